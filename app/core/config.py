@@ -1,0 +1,28 @@
+"""Settings from the environment (pydantic-settings)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set by an environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    app_data_dir: Path = Field(default=Path(".data"), alias="APP_DATA_DIR")
+    db_pool_size: int = Field(default=20, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=10, alias="DB_MAX_OVERFLOW")
+    max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
+    survey_secret: str | None = Field(default=None, alias="SURVEY_SECRET")
+    principal_cache_seconds: float = Field(default=5.0, alias="PRINCIPAL_CACHE_SECONDS")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

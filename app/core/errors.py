@@ -1,0 +1,196 @@
+"""Errors as classes with a status and a stable `type`, rendered once as RFC 9457 problem+json."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://closed-loop-events.dev/problems/"
+
+log = structlog.get_logger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error the service answers on purpose."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extensions = extensions
+
+    def headers(self) -> Mapping[str, str]:
+        return {}
+
+
+class Unauthorized(AppError):
+    status, type, title = 401, "unauthorized", "Missing or invalid API key"
+
+    def headers(self) -> Mapping[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="closed-loop-events"'}
+
+
+class Forbidden(AppError):
+    status, type, title = 403, "forbidden", "Your role may not do this"
+
+
+class NotFound(AppError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class Conflict(AppError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class GateNotMet(AppError):
+    status, type, title = 409, "gate-not-met", "Required steps are missing"
+
+    def __init__(self, missing: Sequence[str], detail: str | None = None) -> None:
+        super().__init__(detail or "Missing: " + ", ".join(missing), missing=list(missing))
+
+
+class TransitionNotAllowedError(AppError):
+    status, type, title = 409, "transition-not-allowed", "This action is not allowed now"
+
+    def __init__(self, status: str, action: str, allowed: Sequence[str]) -> None:
+        super().__init__(
+            f"Cannot {action} an event that is {status}",
+            status_now=status,
+            action=action,
+            allowed=list(allowed),
+        )
+
+
+class PreconditionFailed(AppError):
+    status, type, title = 412, "precondition-failed", "The event has changed (stale If-Match)"
+
+
+class PayloadTooLarge(AppError):
+    status, type, title = 413, "payload-too-large", "Request body too large"
+
+
+class Unprocessable(AppError):
+    status, type, title = 422, "validation-error", "The request is not valid"
+
+
+class IdempotencyKeyReused(AppError):
+    status, type, title = (
+        422,
+        "idempotency-key-reused",
+        "Idempotency-Key reused with another request",
+    )
+
+
+class IdempotencyInFlight(AppError):
+    status, type, title = (
+        409,
+        "idempotency-in-flight",
+        "A request with this Idempotency-Key is running",
+    )
+
+
+def problem_body(
+    *, status: int, type_: str, title: str, detail: str, instance: str | None = None, **ext: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + type_ if type_ != "about:blank" else type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(ext)
+    return body
+
+
+def problem_response(
+    body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        dict(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+_HTTP_TYPES: Mapping[int, tuple[str, str]] = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Missing or invalid API key"),
+    403: ("forbidden", "Your role may not do this"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        errors.append(
+            {"field": ".".join(loc), "message": err.get("msg", ""), "code": err.get("type", "")}
+        )
+    return errors
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, including validation, 404, 405 and unexpected 500s, becomes problem+json."""
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        body = problem_body(
+            status=exc.status,
+            type_=exc.type,
+            title=exc.title,
+            detail=exc.detail,
+            instance=request.url.path,
+            **exc.extensions,
+        )
+        return problem_response(body, exc.status, exc.headers())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        malformed = any(e["code"] == "json_invalid" for e in errors)
+        body = problem_body(
+            status=422 if not malformed else 400,
+            type_="malformed-json" if malformed else "validation-error",
+            title="Malformed JSON body" if malformed else "The request is not valid",
+            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors)[:2000],
+            instance=request.url.path,
+            errors=errors,
+        )
+        return problem_response(body, body["status"])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type_, title = _HTTP_TYPES.get(exc.status_code, ("about:blank", "HTTP error"))
+        body = problem_body(
+            status=exc.status_code,
+            type_=type_,
+            title=title,
+            detail=str(exc.detail) if exc.detail else title,
+            instance=request.url.path,
+        )
+        return problem_response(body, exc.status_code, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, _exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        body = problem_body(
+            status=500,
+            type_="internal-error",
+            title="Internal server error",
+            detail="An unexpected error occurred; it has been logged.",
+            instance=request.url.path,
+        )
+        return problem_response(body, 500)

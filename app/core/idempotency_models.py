@@ -1,0 +1,24 @@
+"""Stored first responses of POST requests carrying an Idempotency-Key."""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_record"
+
+    # SHA-256 of the caller's API key: keys are scoped to the credential that sent them.
+    scope: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int]
+    headers: Mapped[dict[str, Any]] = mapped_column(pg.JSONB)
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,27 @@
+"""Base request/response models: unknown fields rejected, strings bounded, times with a zone."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must be an RFC 3339 time with a zone (e.g. 2026-11-26T10:00:00Z)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
+Note = Annotated[str, Field(min_length=1, max_length=2_000)]
+DeptCode = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

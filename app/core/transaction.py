@@ -1,0 +1,288 @@
+"""One transaction per request, shared by the Idempotency-Key layer (product.md section 4).
+
+A pure ASGI middleware owns the request's session: it buffers the body (enforcing the size
+limit), replays stored first responses for a known `Idempotency-Key`, runs the app, and commits
+*before* the response is sent, so a failed commit becomes an error instead of a lie. Error
+responses (status >= 400) roll back; only successful responses are stored for replay.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.clock import utcnow
+from app.core.errors import (
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    Unprocessable,
+    problem_body,
+)
+from app.core.idempotency_models import IdempotencyRecord
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+REPLAY_HEADERS = ("content-type", "location", "etag", "link")
+
+log = structlog.get_logger(__name__)
+
+
+def _problem_message(exc: Any, path: str) -> tuple[int, bytes]:
+    body = problem_body(
+        status=exc.status,
+        type_=exc.type,
+        title=exc.title,
+        detail=exc.detail,
+        instance=path,
+        **exc.extensions,
+    )
+    return exc.status, json.dumps(body).encode()
+
+
+async def _send_simple(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_problem(send: Send, exc: Any, path: str) -> None:
+    status, body = _problem_message(exc, path)
+    await _send_simple(send, status, body, [(b"content-type", b"application/problem+json")])
+
+
+class TransactionMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        session_maker: Callable[[], async_sessionmaker[AsyncSession]],
+        max_body_bytes: int,
+    ) -> None:
+        self.app = app
+        self.session_maker = session_maker
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method: str = scope["method"]
+
+        body = b""
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await _send_problem(
+                    send, PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes"), path
+                )
+                return
+            chunks: list[bytes] = []
+            size = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    await _send_problem(
+                        send, PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes"), path
+                    )
+                    return
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        session = self.session_maker()()
+        scope.setdefault("state", {})["session"] = session
+        try:
+            await self._handle(scope, replay_receive, send, session, headers, body)
+        finally:
+            await session.close()
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        session: AsyncSession,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None:
+        path: str = scope["path"]
+        key = headers.get("idempotency-key") if scope["method"] == "POST" else None
+        key_scope = request_hash = None
+        if key is not None:
+            if not key or len(key) > MAX_KEY_LENGTH:
+                await _send_problem(
+                    send,
+                    Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"),
+                    path,
+                )
+                return
+            token = headers.get("authorization", "").partition(" ")[2].strip()
+            key_scope = hashlib.sha256(token.encode()).hexdigest()
+            request_hash = hashlib.sha256(
+                scope["method"].encode() + b" " + path.encode() + b"\n" + body
+            ).hexdigest()
+            if await self._replay(session, send, key_scope, key, request_hash, path):
+                return
+
+        start: Message | None = None
+        parts: list[bytes] = []
+        streaming = False
+
+        async def capture(message: Message) -> None:
+            nonlocal start, streaming
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            if streaming:
+                await send(message)
+                return
+            if message.get("more_body", False):
+                # A streamed response (e.g. CSV export): finish the transaction, then stream.
+                streaming = True
+                await self._finish(session, start["status"])
+                await send(start)
+                await send(
+                    {"type": "http.response.body", "body": b"".join(parts), "more_body": True}
+                )
+                await send(message)
+                return
+            parts.append(message.get("body", b""))
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            await session.rollback()
+            raise
+        if streaming or start is None:
+            return
+        status: int = start["status"]
+        payload = b"".join(parts)
+        if key is not None and status < 400 and key_scope and request_hash:
+            stored = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in start["headers"]
+                if k.decode("latin-1").lower() in REPLAY_HEADERS
+            }
+            now = utcnow()
+            statement = insert(IdempotencyRecord).values(
+                scope=key_scope,
+                key=key,
+                request_hash=request_hash,
+                status_code=status,
+                headers=stored,
+                body=payload,
+                expires_at=now + IDEMPOTENCY_TTL,
+            )
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key],
+                    set_={
+                        c: statement.excluded[c]
+                        for c in ("request_hash", "status_code", "headers", "body", "expires_at")
+                    },
+                )
+            )
+        try:
+            await self._finish(session, status)
+        except Exception:
+            log.exception("commit_failed", path=path)
+            body_500 = json.dumps(
+                problem_body(
+                    status=500,
+                    type_="commit-failed",
+                    title="The change could not be saved",
+                    detail="The transaction failed to commit; nothing was changed.",
+                    instance=path,
+                )
+            ).encode()
+            await _send_simple(
+                send, 500, body_500, [(b"content-type", b"application/problem+json")]
+            )
+            return
+        await send(start)
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _finish(self, session: AsyncSession, status: int) -> None:
+        if not session.in_transaction():
+            return
+        if status < 400:
+            await session.commit()
+        else:
+            await session.rollback()
+
+    async def _replay(
+        self,
+        session: AsyncSession,
+        send: Send,
+        key_scope: str,
+        key: str,
+        request_hash: str,
+        path: str,
+    ) -> bool:
+        """Answer from a stored first response; True when the request was answered here."""
+        locked = await session.scalar(
+            sa.select(
+                sa.func.pg_try_advisory_xact_lock(
+                    sa.func.hashtextextended(key_scope + ":" + key, 0)
+                )
+            )
+        )
+        if not locked:
+            await session.rollback()
+            await _send_problem(send, IdempotencyInFlight(), path)
+            return True
+        record = await session.scalar(
+            sa.select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == key_scope,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.expires_at > utcnow(),
+            )
+        )
+        if record is None:
+            return False
+        await session.rollback()
+        if record.request_hash != request_hash:
+            await _send_problem(send, IdempotencyKeyReused(), path)
+            return True
+        stored_headers = [(k.encode(), v.encode()) for k, v in record.headers.items()]
+        await _send_simple(
+            send,
+            record.status_code,
+            record.body,
+            [*stored_headers, (b"idempotent-replayed", b"true")],
+        )
+        return True

@@ -1,0 +1,84 @@
+"""Directory request and response shapes (product.md section 7)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import EmailStr, Field
+
+from app.core.schemas import DeptCode, RequestModel, ResponseModel, ShortText
+from app.rules.vocabulary import Role
+
+Roles = Annotated[list[Role], Field(min_length=1, max_length=7)]
+
+
+class DepartmentCreate(RequestModel):
+    code: DeptCode
+    name: ShortText
+    kind: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    head_id: uuid.UUID | None = None
+
+
+class DepartmentUpdate(RequestModel):
+    name: ShortText | None = None
+    kind: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    head_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+class DepartmentRead(ResponseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: str | None
+    head_id: uuid.UUID | None
+    active: bool
+
+
+class UserCreate(RequestModel):
+    name: ShortText
+    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    department: DeptCode | None = None
+    roles: Roles
+
+
+class UserUpdate(RequestModel):
+    name: ShortText | None = None
+    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    department: DeptCode | None = None
+    roles: Roles | None = None
+    active: bool | None = None
+
+
+class UserRead(ResponseModel):
+    id: uuid.UUID
+    name: str
+    email: str | None
+    department: str | None
+    roles: list[Role]
+    service_account: bool
+    active: bool
+
+
+class ApiKeyCreate(RequestModel):
+    name: ShortText
+    user_id: uuid.UUID
+
+
+class ApiKeyRead(ResponseModel):
+    id: uuid.UUID
+    name: str
+    user_id: uuid.UUID
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    token: str = Field(description="The bearer token. Shown only in this response; store it now.")
+
+
+class Me(ResponseModel):
+    user: UserRead
+    api_key_id: uuid.UUID

@@ -1,0 +1,260 @@
+"""The event aggregate: one table for the event, child tables for its closed-loop records."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, TimestampMixin, str_enum, uuid7
+from app.rules.vocabulary import Category, Channel, Severity, Status
+
+# Written exactly as PostgreSQL prints it back, so `alembic check` sees no drift.
+TEXT_SEARCH = "to_tsvector('simple'::regconfig, (((title)::text || ' '::text) || description))"
+
+
+class Event(TimestampMixin, Base):
+    __tablename__ = "event"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    ref: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    status: Mapped[Status] = mapped_column(str_enum(Status, column="status"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, column="channel"))
+    occurred_at: Mapped[datetime | None]
+    reported_at: Mapped[datetime]
+    urgent: Mapped[bool] = mapped_column(default=False)
+
+    reporter_name: Mapped[str] = mapped_column(sa.String(200))
+    reporter_email: Mapped[str | None] = mapped_column(sa.String(320))
+    reporter_phone: Mapped[str | None] = mapped_column(sa.String(50))
+    reporter_external_id: Mapped[str | None] = mapped_column(sa.String(200))
+    created_by: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
+    external_system: Mapped[str | None] = mapped_column(sa.String(100))
+    external_id: Mapped[str | None] = mapped_column(sa.String(200))
+
+    involved_departments: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(16)))
+    involved_people: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(200)))
+    recurrence_of: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("event.id"))
+
+    category: Mapped[Category | None] = mapped_column(str_enum(Category, column="category"))
+    subcategory: Mapped[str | None] = mapped_column(sa.String(40))
+    severity: Mapped[Severity | None] = mapped_column(str_enum(Severity, column="severity"))
+    impact: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
+    grading: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
+
+    intake_department: Mapped[str] = mapped_column(sa.String(16))
+    lead_department: Mapped[str | None] = mapped_column(sa.String(16))
+    cooperating_departments: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(16)))
+    routing: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    plan_discussed_with: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(200)))
+
+    resolution_result: Mapped[str | None] = mapped_column(sa.Text)
+    resolution_measures: Mapped[str | None] = mapped_column(sa.Text)
+
+    respond_by: Mapped[datetime]
+    resolve_by: Mapped[datetime | None]
+    feedback_by: Mapped[datetime | None]
+    review_by: Mapped[datetime | None]
+    classified_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    feedback_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(2000))
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("event.id"))
+
+    version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        sa.Index(
+            "uq_event_external_ref",
+            "external_system",
+            "external_id",
+            unique=True,
+            postgresql_where=sa.text("external_system IS NOT NULL"),
+        ),
+        sa.Index("ix_event_created_at_id", "created_at", "id"),
+        sa.Index("ix_event_status_created_at", "status", "created_at"),
+        sa.Index("ix_event_lead_department_created_at", "lead_department", "created_at"),
+        sa.Index(
+            "ix_event_cooperating_departments", "cooperating_departments", postgresql_using="gin"
+        ),
+        sa.Index("ix_event_created_by_created_at", "created_by", "created_at"),
+        sa.Index("ix_event_text", sa.text(TEXT_SEARCH), postgresql_using="gin"),
+    )
+
+
+class PlanStep(TimestampMixin, Base):
+    __tablename__ = "plan_step"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    title: Mapped[str] = mapped_column(sa.String(500))
+    owner_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(10), default="open")
+    note: Mapped[str | None] = mapped_column(sa.String(2000))
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.CheckConstraint("status IN ('open', 'done', 'dropped')", name="status"),)
+
+
+class EventNote(Base):
+    __tablename__ = "event_note"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    visibility: Mapped[str] = mapped_column(sa.String(20))
+    body: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('progress', 'internal', 'customer_contact')", name="kind"),
+        sa.CheckConstraint("visibility IN ('internal', 'reporter')", name="visibility"),
+    )
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    audience: Mapped[str] = mapped_column(sa.String(10))
+    result: Mapped[str] = mapped_column(sa.Text)
+    measures: Mapped[str] = mapped_column(sa.Text)
+    prevention_advice: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
+    decision: Mapped[str | None] = mapped_column(sa.String(10))
+    decision_note: Mapped[str | None] = mapped_column(sa.String(2000))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    decided_at: Mapped[datetime | None]
+    # Set when the event is reopened or the feedback returned: a new loop needs new feedback.
+    superseded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+    __table_args__ = (
+        sa.CheckConstraint("audience IN ('intake', 'reporter')", name="audience"),
+        sa.CheckConstraint(
+            "decision IS NULL OR decision IN ('accepted', 'returned')", name="decision"
+        ),
+    )
+
+
+class Satisfaction(Base):
+    __tablename__ = "satisfaction"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), unique=True
+    )
+    score: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(sa.String(2000))
+    unreachable: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(default=0)
+    source: Mapped[str] = mapped_column(sa.String(10))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+    __table_args__ = (
+        sa.CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score_range"),
+        sa.CheckConstraint("source IN ('desk', 'survey')", name="source"),
+    )
+
+
+class Review(TimestampMixin, Base):
+    __tablename__ = "review"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    causes: Mapped[str] = mapped_column(sa.Text)
+    handling: Mapped[str] = mapped_column(sa.Text)
+    result: Mapped[str] = mapped_column(sa.Text)
+    lessons: Mapped[str] = mapped_column(sa.Text)
+    root_cause_code: Mapped[str] = mapped_column(sa.String(40))
+    meeting: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
+    author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
+
+
+class ImprovementAction(TimestampMixin, Base):
+    __tablename__ = "improvement_action"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str] = mapped_column(sa.String(2000))
+    department: Mapped[str] = mapped_column(sa.String(16))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(10), default="open")
+    evidence: Mapped[str | None] = mapped_column(sa.String(4000))
+    completed_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    completed_at: Mapped[datetime | None]
+    verified_effective: Mapped[bool | None]
+    verification_note: Mapped[str | None] = mapped_column(sa.String(2000))
+    verified_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    verified_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.CheckConstraint("status IN ('open', 'done')", name="status"),)
+
+
+class SurveyToken(Base):
+    __tablename__ = "survey_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+
+class TimelineEntry(Base):
+    """Append-only, hash-chained per event (product.md section 4)."""
+
+    __tablename__ = "timeline_entry"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    at: Mapped[datetime]
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    before: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
+    note: Mapped[str | None] = mapped_column(sa.String(2000))
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (sa.UniqueConstraint("event_id", "seq"),)
+
+
+__all__ = [
+    "Event",
+    "EventNote",
+    "Feedback",
+    "ImprovementAction",
+    "PlanStep",
+    "Review",
+    "Satisfaction",
+    "SurveyToken",
+    "TimelineEntry",
+]

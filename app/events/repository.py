@@ -1,0 +1,250 @@
+"""SQL for the event aggregate (SQLAlchemy Core on the hot paths: intake, get, list)."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.core.pagination import Cursor
+from app.events.models import TEXT_SEARCH, Event, PlanStep, TimelineEntry
+from app.outbox.models import OutboxMessage
+from app.rules.permissions import sees_every_event
+from app.rules.vocabulary import Category, Role, Severity, Status
+
+event_table = Event.__table__
+step_table = PlanStep.__table__
+
+_steps_json = (
+    sa.select(
+        sa.func.coalesce(
+            sa.func.json_agg(
+                pg.aggregate_order_by(
+                    sa.func.json_build_object(
+                        "id",
+                        PlanStep.id,
+                        "title",
+                        PlanStep.title,
+                        "owner_id",
+                        PlanStep.owner_id,
+                        "due_at",
+                        PlanStep.due_at,
+                        "status",
+                        PlanStep.status,
+                        "note",
+                        PlanStep.note,
+                    ),
+                    PlanStep.position,
+                )
+            ),
+            sa.text("'[]'::json"),
+        )
+    )
+    .where(PlanStep.event_id == Event.id)
+    .scalar_subquery()
+    .label("steps")
+)
+
+
+def visible_to(principal: Principal) -> sa.ColumnElement[bool] | None:
+    """SQL form of `rules.permissions.may_see` (product.md section 1); None = no filter."""
+    if sees_every_event(principal.roles):
+        return None
+    clauses: list[sa.ColumnElement[bool]] = [Event.created_by == principal.user_id]
+    if principal.department and principal.has(Role.HANDLER, Role.DEPT_HEAD):
+        clauses.append(Event.lead_department == principal.department)
+        clauses.append(
+            Event.cooperating_departments.contains(
+                sa.cast([principal.department], pg.ARRAY(sa.String))
+            )
+        )
+    return sa.or_(*clauses)
+
+
+def _visible(query: sa.Select[Any], principal: Principal) -> sa.Select[Any]:
+    clause = visible_to(principal)
+    return query if clause is None else query.where(clause)
+
+
+def id_or_ref_clause(id_or_ref: str) -> sa.ColumnElement[bool]:
+    try:
+        return Event.id == uuid.UUID(id_or_ref)
+    except ValueError:
+        return Event.ref == id_or_ref.upper()
+
+
+async def insert_event(
+    session: AsyncSession,
+    *,
+    values: Mapping[str, Any],
+    timeline: Mapping[str, Any],
+    outbox: Sequence[Mapping[str, Any]],
+    ref_year: int,
+) -> sa.RowMapping | None:
+    """Insert the event, its first timeline entry and outbox messages in ONE statement.
+
+    Data-modifying CTEs keep intake to a single round trip. With an `external_ref` already
+    known the insert does nothing and None is returned (the caller then reads that event).
+    """
+    ref = sa.func.concat(
+        f"EV-{ref_year}-",
+        sa.func.lpad(sa.cast(sa.func.nextval("event_ref_seq"), sa.Text), 6, "0"),
+    )
+    inserted = (
+        pg.insert(Event)
+        .values(**values, ref=ref)
+        .on_conflict_do_nothing(
+            index_elements=[Event.external_system, Event.external_id],
+            index_where=Event.external_system.is_not(None),
+        )
+        .returning(*event_table.c)
+        .cte("ev")
+    )
+    timeline_cols = [c for c in timeline if c != "event_id"]
+    timeline_insert = (
+        sa.insert(TimelineEntry)
+        .from_select(
+            [*timeline_cols, "event_id"],
+            sa.select(
+                *[
+                    sa.literal(timeline[c], type_=TimelineEntry.__table__.c[c].type)
+                    for c in timeline_cols
+                ],
+                inserted.c.id,
+            ),
+        )
+        .cte("tl")
+    )
+    query = sa.select(inserted).add_cte(timeline_insert)
+    for n, msg in enumerate(outbox):
+        cols = [c for c in msg if c != "event_id"]
+        outbox_insert = (
+            sa.insert(OutboxMessage)
+            .from_select(
+                [*cols, "event_id"],
+                sa.select(
+                    *[sa.literal(msg[c], type_=OutboxMessage.__table__.c[c].type) for c in cols],
+                    inserted.c.id,
+                ),
+            )
+            .cte(f"ob{n}")
+        )
+        query = query.add_cte(outbox_insert)
+    return (await session.execute(query)).mappings().one_or_none()
+
+
+async def by_external_ref(
+    session: AsyncSession, system: str, external_id: str
+) -> sa.RowMapping | None:
+    return (
+        (
+            await session.execute(
+                sa.select(event_table, _steps_json).where(
+                    Event.external_system == system, Event.external_id == external_id
+                )
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+
+
+async def get_visible(
+    session: AsyncSession, id_or_ref: str, principal: Principal
+) -> sa.RowMapping | None:
+    """One event row (with its plan steps as JSON), or None if absent or not visible."""
+    query = _visible(
+        sa.select(event_table, _steps_json).where(id_or_ref_clause(id_or_ref)), principal
+    )
+    row: sa.RowMapping | None = (await session.execute(query)).mappings().one_or_none()
+    return row
+
+
+async def lock_visible(session: AsyncSession, id_or_ref: str, principal: Principal) -> Event | None:
+    """Lock-load the event row for a transition (SELECT ... FOR UPDATE)."""
+    query = _visible(sa.select(Event).where(id_or_ref_clause(id_or_ref)), principal)
+    return (await session.scalars(query.with_for_update())).one_or_none()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventFilter:
+    status: Sequence[Status] = ()
+    category: Sequence[Category] = ()
+    severity: Sequence[Severity] = ()
+    department: str | None = None
+    assignee_id: uuid.UUID | None = None
+    urgent: bool | None = None
+    overdue: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = None
+    external_system: str | None = None
+
+
+def overdue_clause(now: datetime) -> sa.ColumnElement[bool]:
+    """An open deadline of the event's current stage has passed (product.md section 3)."""
+    return sa.or_(
+        sa.and_(Event.status.in_([Status.REPORTED, Status.CLASSIFIED]), Event.respond_by < now),
+        sa.and_(Event.status.in_([Status.ASSIGNED, Status.IN_PROGRESS]), Event.resolve_by < now),
+        sa.and_(Event.status == Status.RESOLVED, Event.feedback_by < now),
+        sa.and_(Event.status == Status.FEEDBACK_GIVEN, Event.review_by < now),
+    )
+
+
+async def list_visible(
+    session: AsyncSession,
+    principal: Principal,
+    flt: EventFilter,
+    *,
+    cursor: Cursor | None,
+    limit: int,
+    now: datetime,
+) -> list[sa.RowMapping]:
+    """A keyset page, newest first: (created_at, id) strictly after the cursor; never OFFSET."""
+    query = _visible(sa.select(event_table), principal)
+    if flt.status:
+        query = query.where(Event.status.in_(flt.status))
+    if flt.category:
+        query = query.where(Event.category.in_(flt.category))
+    if flt.severity:
+        query = query.where(Event.severity.in_(flt.severity))
+    if flt.department:
+        query = query.where(
+            sa.or_(
+                Event.lead_department == flt.department,
+                Event.cooperating_departments.contains(
+                    sa.cast([flt.department], pg.ARRAY(sa.String))
+                ),
+            )
+        )
+    if flt.assignee_id:
+        query = query.where(Event.assignee_id == flt.assignee_id)
+    if flt.urgent is not None:
+        query = query.where(Event.urgent.is_(flt.urgent))
+    if flt.overdue is not None:
+        clause = overdue_clause(now)
+        query = query.where(clause if flt.overdue else sa.not_(clause))
+    if flt.created_from:
+        query = query.where(Event.created_at >= flt.created_from)
+    if flt.created_to:
+        query = query.where(Event.created_at < flt.created_to)
+    if flt.text:
+        query = query.where(
+            sa.literal_column(TEXT_SEARCH).op("@@")(
+                sa.func.websearch_to_tsquery("simple", flt.text)
+            )
+        )
+    if flt.external_system:
+        query = query.where(Event.external_system == flt.external_system)
+    if cursor is not None:
+        query = query.where(
+            sa.tuple_(Event.created_at, Event.id)
+            < sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id))
+        )
+    query = query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1)
+    return list((await session.execute(query)).mappings().all())

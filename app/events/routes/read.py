@@ -1,0 +1,84 @@
+"""Reading events: list with filters and keyset pages, one event, its timeline."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.core.auth import CurrentPrincipal
+from app.core.clock import utcnow
+from app.core.db import SessionDep
+from app.core.errors import Unprocessable
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, next_link
+from app.core.schemas import AwareDatetime, DeptCode
+from app.events import service
+from app.events.repository import EventFilter
+from app.events.routes.deps import EventRef
+from app.events.schemas import EventDetail, EventPage, TimelineRead
+from app.events.views import etag
+from app.rules.vocabulary import Category, Severity, Status
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.get("")
+async def list_events(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    status: Annotated[list[Status] | None, Query(max_length=9)] = None,
+    category: Annotated[list[Category] | None, Query(max_length=4)] = None,
+    severity: Annotated[list[Severity] | None, Query(max_length=3)] = None,
+    department: Annotated[
+        DeptCode | None, Query(description="Lead or cooperating department")
+    ] = None,
+    assignee_id: uuid.UUID | None = None,
+    urgent: bool | None = None,
+    overdue: Annotated[bool | None, Query(description="An open stage deadline has passed")] = None,
+    created_from: Annotated[AwareDatetime | None, Query()] = None,
+    created_to: Annotated[AwareDatetime | None, Query()] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text search")] = None,
+    external_system: Annotated[str | None, Query(max_length=100)] = None,
+) -> EventPage:
+    """Events the caller may see, newest first, one keyset page (`next_cursor`, `Link`)."""
+    if created_from and created_to and created_from >= created_to:
+        raise Unprocessable("created_from must be before created_to")
+    flt = EventFilter(
+        status=status or (),
+        category=category or (),
+        severity=severity or (),
+        department=department,
+        assignee_id=assignee_id,
+        urgent=urgent,
+        overdue=overdue,
+        created_from=created_from,
+        created_to=created_to,
+        text=q,
+        external_system=external_system,
+    )
+    page = await service.list_events(
+        session, flt, actor=actor, cursor=cursor, limit=limit, now=utcnow()
+    )
+    response.headers.update(next_link(request, page.next_cursor))
+    return page
+
+
+@router.get("/{event_id}")
+async def get_event(
+    event_id: EventRef, session: SessionDep, actor: CurrentPrincipal, response: Response
+) -> EventDetail:
+    """One event by UUID or ref, with its `ETag` (404 when you may not see it)."""
+    event = await service.get(session, event_id, actor=actor)
+    response.headers["ETag"] = etag(event.version)
+    return event
+
+
+@router.get("/{event_id}/timeline")
+async def get_timeline(
+    event_id: EventRef, session: SessionDep, actor: CurrentPrincipal
+) -> TimelineRead:
+    """The append-only, hash-chained history of the event (R7.1)."""
+    return await service.read_timeline(session, event_id, actor=actor)

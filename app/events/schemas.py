@@ -1,0 +1,364 @@
+"""Event request and response shapes (product.md section 7)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import EmailStr, Field, model_validator
+
+from app.core.schemas import (
+    AwareDatetime,
+    DeptCode,
+    LongText,
+    Note,
+    RequestModel,
+    ResponseModel,
+    ShortText,
+)
+from app.policy.schemas import Impact, Subcategory
+from app.rules.vocabulary import Category, Channel, RootCause, Severity, Status
+
+Text = Annotated[str, Field(min_length=1, max_length=10_000)]
+Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
+
+
+class ReporterIn(RequestModel):
+    name: ShortText
+    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    phone: (
+        Annotated[str, Field(min_length=3, max_length=50, pattern=r"^[0-9+()\-. /]+$")] | None
+    ) = None
+    external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class ExternalRef(RequestModel):
+    system: Annotated[str, Field(min_length=1, max_length=100)]
+    id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class EventCreate(RequestModel):
+    """Intake (R3.1): what happened, who reported it, who is involved, when."""
+
+    title: ShortText
+    description: LongText
+    channel: Channel
+    occurred_at: AwareDatetime | None = None
+    urgent: bool = False
+    reporter: ReporterIn
+    involved_departments: Annotated[list[DeptCode], Field(max_length=50)] = Field(
+        default_factory=list
+    )
+    involved_people: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
+    external_ref: ExternalRef | None = None
+    recurrence_of: uuid.UUID | None = None
+
+
+class SeverityOverride(RequestModel):
+    severity: Severity
+    reason: Reason
+
+
+class ClassificationIn(RequestModel):
+    """R3.2.1-2: category, subcategory, impact facts; a manual grade only with a reason."""
+
+    category: Category
+    subcategory: Subcategory
+    impact: Impact = Field(default_factory=Impact)
+    severity_override: SeverityOverride | None = None
+    recurrence_of: uuid.UUID | None = None
+
+
+class AssignmentIn(RequestModel):
+    """R3.2.3: lead and cooperating departments; the policy decides when no lead is given."""
+
+    lead_department: DeptCode | None = None
+    cooperating_departments: Annotated[list[DeptCode], Field(max_length=50)] | None = None
+    assignee_id: uuid.UUID | None = None
+    override_reason: Reason | None = None
+
+
+class StepIn(RequestModel):
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    owner_id: uuid.UUID
+    due_at: AwareDatetime
+
+
+class PlanIn(RequestModel):
+    """R3.3.1: steps with owners and time points; complex events say who it was discussed with."""
+
+    steps: Annotated[list[StepIn], Field(min_length=1, max_length=100)]
+    discussed_with: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
+
+
+class StepUpdate(RequestModel):
+    status: Literal["done", "dropped"]
+    note: Note | None = None
+
+
+class NoteIn(RequestModel):
+    """R3.3.2, R6: progress reports, internal notes, customer contacts."""
+
+    kind: Literal["progress", "internal", "customer_contact"]
+    body: Text
+    visibility: Literal["internal", "reporter"] = "internal"
+
+
+class ResolutionIn(RequestModel):
+    result: Text
+    measures: Text
+
+
+class FeedbackIn(RequestModel):
+    """R3.4: to the intake desk first, then (after acceptance) to the reporter."""
+
+    audience: Literal["intake", "reporter"]
+    result: Text
+    measures: Text
+    prevention_advice: Text
+
+
+class FeedbackDecision(RequestModel):
+    decision: Literal["accept", "return"]
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _return_needs_note(self) -> "FeedbackDecision":
+        if self.decision == "return" and not self.note:
+            raise ValueError("returning feedback needs a note saying why")
+        return self
+
+
+class SatisfactionIn(RequestModel):
+    """R5.4, R6.2: a 1-5 score with a comment, or unreachable after the policy's attempts."""
+
+    score: Annotated[int, Field(ge=1, le=5)] | None = None
+    comment: Note | None = None
+    unreachable: bool = False
+    attempts: Annotated[int, Field(ge=0, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "SatisfactionIn":
+        if self.unreachable == (self.score is not None):
+            raise ValueError("give either a score or unreachable: true with attempts")
+        if self.unreachable and self.attempts is None:
+            raise ValueError("unreachable needs the number of attempts")
+        return self
+
+
+class SurveyAnswer(RequestModel):
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: Note | None = None
+
+
+class MeetingIn(RequestModel):
+    held_at: AwareDatetime
+    attendees: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
+    conclusions: Text
+
+
+class ReviewIn(RequestModel):
+    """R3.5.1: the summary report; a major event adds its review-meeting record."""
+
+    causes: Text
+    handling: Text
+    result: Text
+    lessons: Text
+    root_cause_code: RootCause
+    meeting: MeetingIn | None = None
+
+
+class ActionIn(RequestModel):
+    """R3.5.2: an improvement measure with a responsible department and a time point."""
+
+    description: Annotated[str, Field(min_length=1, max_length=2_000)]
+    department: DeptCode
+    due_at: AwareDatetime
+
+
+class ActionUpdate(RequestModel):
+    status: Literal["done"]
+    evidence: Annotated[str, Field(min_length=1, max_length=4_000)]
+
+
+class VerificationIn(RequestModel):
+    effective: bool
+    note: Note
+
+
+class CancelIn(RequestModel):
+    reason: Reason
+    duplicate_of: uuid.UUID | None = None
+
+
+class ReopenIn(RequestModel):
+    reason: Reason
+
+
+# ---- responses ----------------------------------------------------------------------------
+
+
+class ReporterRead(ResponseModel):
+    name: str
+    email: str | None
+    phone: str | None
+    external_id: str | None
+
+
+class ExternalRefRead(ResponseModel):
+    system: str
+    id: str
+
+
+class StepRead(ResponseModel):
+    id: uuid.UUID
+    title: str
+    owner_id: uuid.UUID
+    due_at: datetime
+    status: str
+    note: str | None = None
+
+
+class EventRead(ResponseModel):
+    id: uuid.UUID
+    ref: str
+    status: Status
+    version: int
+    title: str
+    description: str
+    channel: Channel
+    occurred_at: datetime | None
+    reported_at: datetime
+    urgent: bool
+    reporter: ReporterRead
+    external_ref: ExternalRefRead | None
+    involved_departments: list[str]
+    involved_people: list[str]
+    recurrence_of: uuid.UUID | None
+    duplicate_of: uuid.UUID | None
+    category: Category | None
+    subcategory: str | None
+    severity: Severity | None
+    impact: dict[str, Any] | None
+    grading: dict[str, Any] | None
+    intake_department: str
+    lead_department: str | None
+    cooperating_departments: list[str]
+    routing: dict[str, Any] | None
+    assignee_id: uuid.UUID | None
+    respond_by: datetime
+    resolve_by: datetime | None
+    feedback_by: datetime | None
+    review_by: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    cancel_reason: str | None
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventDetail(EventRead):
+    steps: list[StepRead] = Field(default_factory=list)
+    plan_discussed_with: list[str] = Field(default_factory=list)
+    resolution: dict[str, str | None] | None = None
+
+
+class EventPage(ResponseModel):
+    items: list[EventRead]
+    next_cursor: str | None
+
+
+class TimelineEntryRead(ResponseModel):
+    seq: int
+    at: datetime
+    actor_id: uuid.UUID | None
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    note: str | None
+    prev_hash: str
+    hash: str
+
+
+class TimelineRead(ResponseModel):
+    items: list[TimelineEntryRead]
+    chain_valid: bool = Field(
+        description="True when every entry's hash matches its content and predecessor"
+    )
+
+
+class ChecklistItemRead(ResponseModel):
+    code: str
+    stage: Status
+    done: bool
+    detail: str
+
+
+class ChecklistRead(ResponseModel):
+    status: Status
+    allowed_actions: list[str]
+    items: list[ChecklistItemRead]
+
+
+class NoteRead(ResponseModel):
+    id: uuid.UUID
+    kind: str
+    visibility: str
+    body: str
+    author_id: uuid.UUID
+    created_at: datetime
+
+
+class FeedbackRead(ResponseModel):
+    id: uuid.UUID
+    audience: str
+    result: str
+    measures: str
+    prevention_advice: str
+    author_id: uuid.UUID
+    decision: str | None
+    decision_note: str | None
+    created_at: datetime
+
+
+class ActionRead(ResponseModel):
+    id: uuid.UUID
+    description: str
+    department: str
+    due_at: datetime
+    status: str
+    evidence: str | None
+    completed_by: uuid.UUID | None
+    verified_effective: bool | None
+    verification_note: str | None
+    verified_by: uuid.UUID | None
+
+
+class SatisfactionRead(ResponseModel):
+    score: int | None
+    comment: str | None
+    unreachable: bool
+    attempts: int
+    source: str
+
+
+class ReviewRead(ResponseModel):
+    causes: str
+    handling: str
+    result: str
+    lessons: str
+    root_cause_code: str
+    meeting: dict[str, Any] | None
+
+
+class SurveyLink(ResponseModel):
+    token: str
+    url: str
+    expires_at: datetime
+
+
+class SurveyRead(ResponseModel):
+    event_ref: str
+    title: str
+    answered: bool
+    expires_at: datetime

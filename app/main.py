@@ -1,0 +1,100 @@
+"""create_app(): lifespan, middleware, error handlers, routers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine, make_session_maker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.migrations import head_revision
+from app.core.transaction import TransactionMiddleware
+from app.directory.routes import router as directory_router
+from app.events.routes import assessment, closing, feedback, handling, review
+from app.events.routes.intake import router as intake_router
+from app.events.routes.read import router as read_router
+from app.ops.routes import router as ops_router
+from app.policy.routes import router as policy_router
+from app.policy.service import ensure_default_policy
+
+DESCRIPTION = """
+Closed-loop event management: every business problem, customer complaint, internal
+coordination matter and emergency is taken in, graded, routed, handled to a plan, fed back,
+reviewed, improved on and closed only when the loop is really closed.
+
+* Authentication: `Authorization: Bearer <API key>`.
+* Errors: RFC 9457 `application/problem+json` with a stable `type`.
+* `Idempotency-Key` on every POST: a replay returns the first (successful) response with
+  `Idempotent-Replayed: true`; the same key with another body is 422; a replay while the
+  first is still running is 409. Keys expire after 24 hours. Error responses are not stored.
+* Lists use keyset pagination (`limit`, `cursor`; `next_cursor` and a `Link` header).
+* Events carry `version` and an `ETag`; `If-Match` makes a change conditional (412 when stale).
+"""
+
+
+def _valid_request_id(value: str) -> bool:
+    """Take the caller's X-Request-ID when it is short and printable; else make one."""
+    return 0 < len(value) <= 128 and value.isascii() and value.isprintable()
+
+
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = None
+        if getattr(app.state, "session_maker", None) is None:
+            if settings.database_url is None:
+                raise RuntimeError("DATABASE_URL is not set (use `python -m app serve`)")
+            own_engine = engine or make_engine(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            )
+            app.state.session_maker = make_session_maker(own_engine)
+        async with app.state.session_maker() as session, session.begin():
+            await ensure_default_policy(session)
+        try:
+            yield
+        finally:
+            if own_engine is not None:
+                await own_engine.dispose()
+
+    app = FastAPI(
+        title="Closed-loop event management",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.session_maker = None
+    app.state.head_revision = head_revision()
+    install_error_handlers(app)
+    app.add_middleware(
+        TransactionMiddleware,
+        session_maker=lambda: app.state.session_maker,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app.add_middleware(
+        CorrelationIdMiddleware, header_name="X-Request-ID", validator=_valid_request_id
+    )
+    routers = (
+        ops_router,
+        directory_router,
+        policy_router,
+        intake_router,
+        read_router,
+        assessment.router,
+        handling.router,
+        feedback.router,
+        feedback.surveys,
+        review.router,
+        closing.router,
+    )
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,9 @@
+"""Import every model module so Base.metadata knows all tables (Alembic, tests)."""
+
+
+def load_all() -> None:
+    import app.core.idempotency_models
+    import app.directory.models
+    import app.events.models
+    import app.outbox.models
+    import app.policy.models  # noqa: F401

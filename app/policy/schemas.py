@@ -1,0 +1,81 @@
+"""Policy request/response shapes and the impact facts of product.md section 6."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from app.core.schemas import AwareDatetime, DeptCode, RequestModel, ResponseModel
+from app.rules.grading import ImpactFacts
+from app.rules.vocabulary import Category, Outage, Safety, Scope, Severity
+
+Subcategory = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class Impact(RequestModel):
+    """Assessed impact (R3.2.1); every fact optional with a safe default."""
+
+    scope: Scope = Scope.INDIVIDUAL
+    departments_needed: Annotated[int, Field(ge=0, le=1000)] = 1
+    customers_affected: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+    system_outage: Outage = Outage.NONE
+    safety: Safety = Safety.NONE
+    financial_loss: Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), decimal_places=2)] = Decimal(
+        0
+    )
+    reputation_risk: bool = False
+    key_account: bool = False
+
+    def facts(self) -> ImpactFacts:
+        return ImpactFacts(**self.model_dump())
+
+
+class PolicyRead(ResponseModel):
+    version: int
+    document: dict[str, Any]
+    note: str | None
+    created_at: datetime
+
+
+class PolicyUpdate(RequestModel):
+    document: dict[str, Any]
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class EvaluateRequest(RequestModel):
+    category: Category
+    subcategory: Subcategory
+    urgent: bool = False
+    impact: Impact = Field(default_factory=Impact)
+    involved_departments: Annotated[list[DeptCode], Field(max_length=50)] = Field(
+        default_factory=list
+    )
+    reported_at: AwareDatetime | None = None
+
+
+class GradingRead(ResponseModel):
+    severity: Severity
+    rule_ids: list[str]
+    policy_version: int
+
+
+class RoutingRead(ResponseModel):
+    lead_department: str
+    cooperating_departments: list[str]
+    rule_id: str
+
+
+class DeadlinesRead(ResponseModel):
+    respond_by: datetime
+    resolve_by: datetime
+    feedback_by: datetime | None = None
+    review_by: datetime | None = None
+
+
+class EvaluateResult(ResponseModel):
+    policy_version: int
+    severity: Severity
+    grading: GradingRead
+    routing: RoutingRead
+    deadlines: DeadlinesRead

@@ -1,0 +1,30 @@
+"""Assessment decisions that sit beside grading and routing (R3.1.3, R3.2.2, R3.2.3)."""
+
+from collections.abc import Sequence
+
+from app.rules.vocabulary import SEVERITY_RANK, Severity
+
+URGENT_FLOOR = Severity.IMPORTANT
+
+
+def override_problems(
+    graded: Severity, override: Severity | None, *, urgent: bool, reason: str | None
+) -> list[str]:
+    """R3.2.2 / R3.1.3: a manual grade needs a reason and never takes an urgent event below
+    `important`. Returns the problems (empty when the override may stand)."""
+    problems: list[str] = []
+    if override is None or override == graded:
+        return problems
+    if not reason:
+        problems.append("severity_override.reason")
+    if urgent and SEVERITY_RANK[override] < SEVERITY_RANK[URGENT_FLOOR]:
+        problems.append("severity_override.urgent_floor")
+    return problems
+
+
+def cooperating_for(
+    lead: str, proposed_cooperating: Sequence[str], given: Sequence[str] | None
+) -> tuple[str, ...]:
+    """R3.2.3: cooperating departments: those given, else the policy's proposal, never the lead."""
+    source = given if given is not None else proposed_cooperating
+    return tuple(dict.fromkeys(code for code in source if code != lead))
