@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -68,6 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     url, server = _database_url()
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn them into exceptions
+    # so the `finally` below still stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         upgrade(url)
         token = _run_in_session(url, _first_admin_token)
@@ -85,10 +89,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
             proxy_headers=True,
         )
+    except KeyboardInterrupt:
+        pass
     finally:
         if server is not None:
             server.cleanup()
     return 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def cmd_create_api_key(args: argparse.Namespace) -> int:
@@ -120,6 +130,25 @@ def cmd_seed_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def openapi_document() -> str:
+    """The OpenAPI document as committed in openapi/openapi.json (stable key order)."""
+    import json
+
+    from app.main import create_app
+
+    return json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    document = openapi_document()
+    if args.output == "-":
+        sys.stdout.write(document)
+    else:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(document)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "seed-demo", help="load demo departments, users, keys and events"
     ).set_defaults(func=cmd_seed_demo)
+    spec = commands.add_parser("openapi", help="write the OpenAPI document")
+    spec.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")
+    spec.set_defaults(func=cmd_openapi)
     return parser
 
 

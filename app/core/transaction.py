@@ -265,13 +265,20 @@ class TransactionMiddleware:
             await session.rollback()
             await _send_problem(send, IdempotencyInFlight(), path)
             return True
-        record = await session.scalar(
-            sa.select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == key_scope,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.expires_at > utcnow(),
+        record = (
+            await session.execute(
+                sa.select(
+                    IdempotencyRecord.request_hash,
+                    IdempotencyRecord.status_code,
+                    IdempotencyRecord.headers,
+                    IdempotencyRecord.body,
+                ).where(
+                    IdempotencyRecord.scope == key_scope,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.expires_at > utcnow(),
+                )
             )
-        )
+        ).one_or_none()
         if record is None:
             return False
         await session.rollback()

@@ -36,7 +36,8 @@ async def get_policy_version(
 
 @router.post("/evaluate")
 async def evaluate(
-    body: EvaluateRequest, policy: PolicyDep, _p: CurrentPrincipal
+    body: EvaluateRequest, session: SessionDep, policy: PolicyDep, _p: CurrentPrincipal
 ) -> EvaluateResult:
     """Grade, route and compute deadlines for a hypothetical event without saving anything."""
+    await service.check_involved(session, body.involved_departments)
     return service.evaluate(policy, body, now=utcnow())

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import SessionDep
 from app.core.errors import AppError, NotFound
-from app.directory.service import known_department_codes
+from app.directory.service import department_codes_cached, known_department_codes
 from app.policy.models import PolicyVersion
 from app.policy.schemas import (
     DeadlinesRead,
@@ -35,6 +35,10 @@ class PolicyRejected(AppError):
 
 class UnknownTaxonomy(AppError):
     status, type, title = 422, "validation-error", "Not in the policy's taxonomy"
+
+
+class UnknownDepartment(AppError):
+    status, type, title = 422, "validation-error", "Unknown department code"
 
 
 @dataclass
@@ -133,6 +137,20 @@ def check_taxonomy(policy: Policy, category: Category, subcategory: str) -> None
         raise UnknownTaxonomy(
             f"{subcategory!r} is not a subcategory of {category.value}",
             errors=[{"field": "subcategory", "message": f"allowed: {', '.join(allowed)}"}],
+        )
+
+
+async def check_involved(session: AsyncSession, codes: list[str]) -> None:
+    """Involved departments of a hypothetical event must exist, like at intake (R3.1.2)."""
+    known = await department_codes_cached(session)
+    unknown = [code for code in dict.fromkeys(codes) if code not in known]
+    if unknown:
+        raise UnknownDepartment(
+            f"Unknown department code(s): {', '.join(unknown)}",
+            errors=[
+                {"field": "involved_departments", "message": f"unknown department code {code}"}
+                for code in unknown
+            ],
         )
 
 

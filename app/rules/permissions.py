@@ -123,9 +123,17 @@ def may_see(
     return staff and department is not None and (department == lead or department in cooperating)
 
 
-def matrix_table() -> list[tuple[str, dict[str, str]]]:
-    """The matrix as rows for documentation: action -> {role: scope}."""
-    return [
-        (action.value, {"admin": "any", **{r.value: s.value for r, s in grants.items()}})
-        for action, grants in MATRIX.items()
+def matrix_markdown() -> str:
+    """The matrix as the Markdown table the README shows (a test keeps them equal)."""
+    roles = list(Role)
+    lines = [
+        "| action | " + " | ".join(r.value for r in roles) + " |",
+        "|---|" + "---|" * len(roles),
     ]
+    for action, grants in MATRIX.items():
+        cells = [
+            Grant.ANY.value if r is Role.ADMIN else (grants[r].value if r in grants else "—")
+            for r in roles
+        ]
+        lines.append(f"| `{action.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -133,9 +133,10 @@ async def assign(
     assert event.category is not None
     assert event.subcategory is not None
     assert event.severity is not None
-    codes = [c for c in [data.lead_department, *(data.cooperating_departments or [])] if c]
-    if codes:
-        await check_departments(session, codes, "lead_department")
+    if data.lead_department is not None:
+        await check_departments(session, [data.lead_department], "lead_department")
+    if data.cooperating_departments:
+        await check_departments(session, data.cooperating_departments, "cooperating_departments")
     routed = routing.route(
         category=Category(event.category),
         subcategory=event.subcategory,

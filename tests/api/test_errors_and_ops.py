@@ -1,0 +1,66 @@
+"""Problem+json for every error, request ids, health and readiness (issue 2, points 8-9)."""
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.conftest import Actor, build_app
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/not-found")
+
+
+async def test_wrong_method_is_405_problem(client: httpx.AsyncClient, desk: Actor) -> None:
+    response = await client.delete("/v1/events", headers=desk.headers)
+    assert response.status_code == 405
+    assert response.json()["type"].endswith("/method-not-allowed")
+
+
+async def test_unexpected_error_is_500_problem_without_trace(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    app: FastAPI = build_app(session_maker)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/internal-error")
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    given = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = await client.get("/healthz")
+    assert len(made.headers["x-request-id"]) >= 16
+
+
+async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["migrations"]["current"] == body["migrations"]["head"] is not None
+
+
+async def test_readyz_is_503_when_migrations_are_behind(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    app = build_app(session_maker)
+    app.state.head_revision = "a_newer_revision"
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["migrations"]["head"] == "a_newer_revision"

@@ -1,0 +1,187 @@
+"""Intake (R3.1; product.md sections 2, 4, 7): shape, deadlines, external refs, bad input."""
+
+import re
+from datetime import datetime, timedelta
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.outbox.models import OutboxMessage
+from app.rules.vocabulary import Role
+from tests.conftest import Actor, MakeActor, intake_body
+
+REF = re.compile(r"^EV-\d{4}-\d{6,}$")
+
+
+async def test_intake_creates_reported_event_with_ref_location_and_etag(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    response = await client.post("/v1/events", json=intake_body(), headers=reporter.headers)
+    assert response.status_code == 201
+    event = response.json()
+    assert REF.match(event["ref"])
+    assert event["ref"].startswith(f"EV-{datetime.now().year}-")  # noqa: DTZ005
+    assert event["status"] == "reported"
+    assert event["version"] == 1
+    assert event["intake_department"] == "CS"
+    assert response.headers["location"] == f"/v1/events/{event['id']}"
+    assert response.headers["etag"] == '"v1"'
+    reported = datetime.fromisoformat(event["reported_at"])
+    assert datetime.fromisoformat(event["respond_by"]) - reported == timedelta(hours=8)
+
+
+async def test_urgent_event_gets_thirty_minute_response_clock_and_outbox_message(
+    client: httpx.AsyncClient, reporter: Actor, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """R3.1.3: urgent events start the emergency path at once."""
+    response = await client.post(
+        "/v1/events", json=intake_body(urgent=True), headers=reporter.headers
+    )
+    event = response.json()
+    reported = datetime.fromisoformat(event["reported_at"])
+    assert datetime.fromisoformat(event["respond_by"]) - reported == timedelta(minutes=30)
+    async with session_maker() as session:
+        types = set(
+            await session.scalars(
+                sa.select(OutboxMessage.type).where(OutboxMessage.event_id == event["id"])
+            )
+        )
+    assert types == {"event.reported", "event.urgent"}
+
+
+async def test_refs_are_unique_and_increasing(client: httpx.AsyncClient, reporter: Actor) -> None:
+    refs = []
+    for _ in range(3):
+        response = await client.post("/v1/events", json=intake_body(), headers=reporter.headers)
+        refs.append(response.json()["ref"])
+    numbers = [int(r.rsplit("-", 1)[1]) for r in refs]
+    assert numbers == sorted(numbers)
+    assert len(set(refs)) == 3
+
+
+async def test_known_external_ref_returns_the_existing_event(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    helpdesk = await make_actor(Role.INTEGRATION)
+    body = intake_body(external_ref={"system": "zendesk", "id": "T-1001"})
+    first = await client.post("/v1/events", json=body, headers=helpdesk.headers)
+    assert first.status_code == 201
+    second = await client.post("/v1/events", json=body, headers=helpdesk.headers)
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    other_system = await client.post(
+        "/v1/events",
+        json=intake_body(external_ref={"system": "jira", "id": "T-1001"}),
+        headers=helpdesk.headers,
+    )
+    assert other_system.status_code == 201
+    assert other_system.json()["id"] != first.json()["id"]
+
+
+async def test_reporter_must_be_reachable(client: httpx.AsyncClient, reporter: Actor) -> None:
+    response = await client.post(
+        "/v1/events", json=intake_body(reporter={"name": "Anon"}), headers=reporter.headers
+    )
+    assert response.status_code == 409
+    assert response.json()["missing"] == ["reporter.contact"]
+    phone_only = await client.post(
+        "/v1/events",
+        json=intake_body(reporter={"name": "Bo", "phone": "+49 30 1234567"}),
+        headers=reporter.headers,
+    )
+    assert phone_only.status_code == 201
+
+
+async def test_unknown_involved_department_is_422(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    response = await client.post(
+        "/v1/events",
+        json=intake_body(involved_departments=["IT", "NOPE"]),
+        headers=reporter.headers,
+    )
+    assert response.status_code == 422
+    assert "NOPE" in response.json()["detail"]
+
+
+async def test_unknown_field_is_rejected_with_field_error(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    response = await client.post(
+        "/v1/events", json=intake_body(priority="high"), headers=reporter.headers
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert problem["type"].endswith("/validation-error")
+    assert any(e["field"] == "body.priority" for e in problem["errors"])
+
+
+async def test_wrong_enum_and_missing_fields_list_each_field(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    body = intake_body(channel="pigeon")
+    del body["title"]
+    response = await client.post("/v1/events", json=body, headers=reporter.headers)
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"body.channel", "body.title"} <= fields
+
+
+async def test_strings_are_bounded(client: httpx.AsyncClient, reporter: Actor) -> None:
+    response = await client.post(
+        "/v1/events", json=intake_body(title="x" * 201), headers=reporter.headers
+    )
+    assert response.status_code == 422
+    response = await client.post(
+        "/v1/events", json=intake_body(title="   "), headers=reporter.headers
+    )
+    assert response.status_code == 422
+
+
+async def test_time_without_zone_is_rejected(client: httpx.AsyncClient, reporter: Actor) -> None:
+    response = await client.post(
+        "/v1/events", json=intake_body(occurred_at="2026-11-20T10:00:00"), headers=reporter.headers
+    )
+    assert response.status_code == 422
+    ok = await client.post(
+        "/v1/events",
+        json=intake_body(occurred_at="2026-11-20T10:00:00+01:00"),
+        headers=reporter.headers,
+    )
+    assert ok.status_code == 201
+
+
+async def test_malformed_json_is_400_problem(client: httpx.AsyncClient, reporter: Actor) -> None:
+    response = await client.post(
+        "/v1/events",
+        content=b'{"title": "unterminated',
+        headers={**reporter.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/malformed-json")
+
+
+async def test_oversize_body_is_413(client: httpx.AsyncClient, reporter: Actor) -> None:
+    body = intake_body(description="x" * 1_100_000)
+    response = await client.post("/v1/events", json=body, headers=reporter.headers)
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/payload-too-large")
+
+
+async def test_recurrence_must_point_at_an_existing_event(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    first = (await client.post("/v1/events", json=intake_body(), headers=reporter.headers)).json()
+    linked = await client.post(
+        "/v1/events", json=intake_body(recurrence_of=first["id"]), headers=reporter.headers
+    )
+    assert linked.status_code == 201
+    assert linked.json()["recurrence_of"] == first["id"]
+    missing = await client.post(
+        "/v1/events",
+        json=intake_body(recurrence_of="00000000-0000-7000-8000-000000000000"),
+        headers=reporter.headers,
+    )
+    assert missing.status_code == 422
