@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
+def _exit_on_signal(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 

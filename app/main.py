@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_maker
 from app.core.errors import install_error_handlers
-from app.core.logging import configure_logging
+from app.core.housekeeping import housekeeping
+from app.core.logging import AccessLogMiddleware, configure_logging
 from app.core.migrations import head_revision
 from app.core.transaction import TransactionMiddleware
 from app.directory.routes import router as directory_router
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         async with app.state.session_maker() as session, session.begin():
             await ensure_default_policy(session)
         try:
-            yield
+            async with housekeeping(app.state.session_maker):
+                yield
         finally:
             if own_engine is not None:
                 await own_engine.dispose()
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         session_maker=lambda: app.state.session_maker,
         max_body_bytes=settings.max_body_bytes,
     )
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(
         CorrelationIdMiddleware, header_name="X-Request-ID", validator=_valid_request_id
     )

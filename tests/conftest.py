@@ -136,6 +136,16 @@ async def client(app: FastAPI) -> AsyncGenerator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def committing_client(engine: AsyncEngine) -> AsyncGenerator[httpx.AsyncClient]:
+    """A client whose requests really commit, for tests that need concurrent connections.
+    Such tests clean up what they create."""
+    app = build_app(async_sessionmaker(engine, expire_on_commit=False))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
 @dataclass(frozen=True)
 class Actor:
     """A user with an API key; `headers` authenticate as them."""

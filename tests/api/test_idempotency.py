@@ -2,16 +2,15 @@
 
 import hashlib
 import uuid
-from collections.abc import AsyncGenerator
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.housekeeping import purge_expired_keys
 from app.core.idempotency_models import IdempotencyRecord
 from app.events.models import Event
-from tests.conftest import Actor, build_app, intake_body
+from tests.conftest import Actor, intake_body
 
 
 async def test_replay_returns_the_first_response(
@@ -84,14 +83,6 @@ async def test_oversized_key_is_rejected(client: httpx.AsyncClient, reporter: Ac
     assert response.status_code == 422
 
 
-@pytest.fixture
-async def committing_client(engine: AsyncEngine) -> AsyncGenerator[httpx.AsyncClient]:
-    app = build_app(async_sessionmaker(engine, expire_on_commit=False))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-
-
 async def test_replay_while_first_is_running_is_409(
     committing_client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
@@ -132,3 +123,23 @@ async def test_replay_while_first_is_running_is_409(
             await conn.execute(sa.delete(Event).where(Event.created_by == user_id))
             await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id == user_id))
             await conn.execute(sa.delete(User).where(User.id == user_id))
+
+
+async def test_housekeeping_purges_only_expired_keys(
+    client: httpx.AsyncClient, reporter: Actor, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    for key in ("keep", "drop"):
+        await client.post(
+            "/v1/events", json=intake_body(), headers={**reporter.headers, "Idempotency-Key": key}
+        )
+    async with session_maker() as session:
+        await session.execute(
+            sa.update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "drop")
+            .values(expires_at=sa.func.now() - sa.text("interval '1 second'"))
+        )
+        assert await purge_expired_keys(session) == 1
+        left = set(await session.scalars(sa.select(IdempotencyRecord.key)))
+        await session.commit()
+    assert "keep" in left
+    assert "drop" not in left

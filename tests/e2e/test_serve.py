@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,7 +34,10 @@ class Server:
         self.port = _free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
-            cwd=ROOT, env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=_env(data_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
         )
         self.lines: list[str] = []
@@ -68,8 +70,8 @@ class Server:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
 
 
 def _postmaster_running(data_dir: Path) -> bool:
@@ -96,7 +98,12 @@ def test_serve_prints_first_admin_key_and_stops_cleanly(data_dir: Path) -> None:
 
         made = subprocess.run(
             [sys.executable, "-m", "app", "create-api-key", "--name", "x", "--role", "admin"],
-            cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=120, check=True,
+            cwd=ROOT,
+            env=_env(data_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         new_token = made.stdout.strip()
         assert new_token.startswith("cle_")
@@ -117,4 +124,29 @@ def test_serve_prints_first_admin_key_and_stops_cleanly(data_dir: Path) -> None:
         assert me.status_code == 200
     finally:
         again.stop()
+    assert not _postmaster_running(data_dir)
+
+
+def test_seed_demo_loads_departments_users_and_events(data_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "seed-demo"],
+        cwd=ROOT,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    roles = {line.split("\t")[1] for line in lines[1:] if not line.startswith("event")}
+    assert roles == {
+        "admin",
+        "intake_agent",
+        "handler",
+        "dept_head",
+        "supervisor",
+        "reporter",
+        "integration",
+    }
+    assert sum(line.startswith("event\tEV-") for line in lines) == 5
     assert not _postmaster_running(data_dir)

@@ -82,7 +82,9 @@ def test_text_search_index_exists_as_modelled(fresh_url: str) -> None:
                 found.append(
                     str(
                         await conn.scalar(
-                            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_event_text'")
+                            sa.text(
+                                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_event_text'"
+                            )
                         )
                     )
                 )

@@ -56,7 +56,7 @@ async def reopen_event(
     response: Response,
     if_match: IfMatch = None,
 ) -> EventDetail:
-    """Back to in_progress from resolved, feedback_given or reviewed, with a reason (never closed)."""
+    """Back to in_progress from resolved, feedback_given or reviewed, with a reason."""
     event = await closing.reopen(
         session, event_id, body, actor=actor, policy=policy, now=utcnow(), if_match=if_match
     )

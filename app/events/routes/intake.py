@@ -25,7 +25,7 @@ async def create_event(
     policy: PolicyDep,
     response: Response,
 ) -> EventDetail:
-    """Report an event (R3.1); a known `external_ref` returns that event (200), never a duplicate."""
+    """Report an event (R3.1); a known `external_ref` returns that event (200), not a copy."""
     event, created = await service.intake(session, body, actor=actor, policy=policy, now=utcnow())
     response.status_code = 201 if created else 200
     response.headers.update(event_headers(event.id, event.version))
