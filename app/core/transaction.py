@@ -265,6 +265,8 @@ class TransactionMiddleware:
             await session.rollback()
             await _send_problem(send, IdempotencyInFlight(), path)
             return True
+        # A second statement on purpose: its snapshot is taken after the lock is held, so it
+        # sees a record the previous holder committed just before releasing the lock.
         record = (
             await session.execute(
                 sa.select(

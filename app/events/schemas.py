@@ -54,8 +54,10 @@ class EventCreate(RequestModel):
 
 
 class SeverityOverride(RequestModel):
+    """A manual grade; without `reason` the classification gate answers 409 (R3.2.2)."""
+
     severity: Severity
-    reason: Reason
+    reason: Reason | None = None
 
 
 class ClassificationIn(RequestModel):

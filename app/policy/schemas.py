@@ -79,3 +79,8 @@ class EvaluateResult(ResponseModel):
     grading: GradingRead
     routing: RoutingRead
     deadlines: DeadlinesRead
+    assignment_missing: list[str] = Field(
+        default_factory=list,
+        description="Gate codes the proposed assignment would fail (e.g. a coordination matter "
+        "with fewer than two departments); empty when it could be assigned as proposed",
+    )

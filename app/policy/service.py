@@ -22,9 +22,10 @@ from app.policy.schemas import (
     PolicyRead,
     RoutingRead,
 )
-from app.rules import deadlines, grading, routing
+from app.rules import deadlines, grading, lifecycle, routing
+from app.rules.lifecycle import EventSnapshot
 from app.rules.policy import DEFAULT_POLICY_DOCUMENT, Policy, PolicyInvalid
-from app.rules.vocabulary import Category
+from app.rules.vocabulary import Category, Status
 
 CACHE_SECONDS = 5.0
 
@@ -45,13 +46,17 @@ class UnknownDepartment(AppError):
 class _Cached:
     policy: Policy | None = None
     loaded_at: float = 0.0
+    # After a PUT in this process, never cache an older version (a request that read the
+    # table before the PUT committed must not pin the old policy for CACHE_SECONDS).
+    min_version: int = 0
 
 
 _cache = _Cached()
 
 
-def invalidate_cache() -> None:
+def invalidate_cache(min_version: int = 0) -> None:
     _cache.policy = None
+    _cache.min_version = max(_cache.min_version, min_version) if min_version else 0
 
 
 async def ensure_default_policy(session: AsyncSession) -> None:
@@ -80,7 +85,8 @@ async def current_policy(session: AsyncSession) -> Policy:
         await ensure_default_policy(session)
         return await current_policy(session)
     policy = Policy.from_document(row.document, version=row.version)
-    _cache.policy, _cache.loaded_at = policy, time.monotonic()
+    if row.version >= _cache.min_version:
+        _cache.policy, _cache.loaded_at = policy, time.monotonic()
     return policy
 
 
@@ -126,7 +132,7 @@ async def put_policy(
             version=latest + 1, document=policy.to_document(), note=note, created_by=actor_id
         )
     )
-    invalidate_cache()
+    invalidate_cache(min_version=latest + 1)
     return await read_version(session, latest + 1)
 
 
@@ -181,6 +187,20 @@ def evaluate(policy: Policy, data: EvaluateRequest, *, now: datetime) -> Evaluat
             rule_id=routed.rule_id,
         ),
         deadlines=DeadlinesRead(respond_by=respond, resolve_by=resolve),
+        assignment_missing=lifecycle.gate(
+            Status.ASSIGNED,
+            EventSnapshot(
+                status=Status.ASSIGNED,
+                urgent=data.urgent,
+                category=data.category,
+                subcategory=data.subcategory,
+                severity=graded.severity,
+                impact_recorded=True,
+                lead_department=routed.lead,
+                cooperating_departments=routed.cooperating,
+            ),
+            policy,
+        ),
     )
 
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from app.rules.vocabulary import SEVERITY_RANK, Severity
+from app.rules.vocabulary import SEVERITY_RANK, Severity, Status
 
 URGENT_FLOOR = Severity.IMPORTANT
 
@@ -28,3 +28,12 @@ def cooperating_for(
     """R3.2.3: cooperating departments: those given, else the policy's proposal, never the lead."""
     source = given if given is not None else proposed_cooperating
     return tuple(dict.fromkeys(code for code in source if code != lead))
+
+
+def status_after_reclassify(target: Status, assignment_missing: Sequence[str]) -> Status:
+    """R3.2.3: re-classifying an assigned event keeps it assigned only while its assignment
+    still meets the assignment gate under the new category; otherwise it goes back to
+    `classified` to be assigned again."""
+    if target is Status.ASSIGNED and assignment_missing:
+        return Status.CLASSIFIED
+    return target

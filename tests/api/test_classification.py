@@ -219,11 +219,6 @@ async def test_unknown_fields_are_rejected(
     assert response.json()["errors"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/events/schemas.py SeverityOverride.reason is required, so a missing reason is a "
-    "422 validation error instead of the classification gate's 409 severity_override.reason",
-)
 async def test_override_without_reason_fails_the_gate(
     client: httpx.AsyncClient, desk: Actor
 ) -> None:
@@ -525,3 +520,29 @@ async def test_urgent_event_may_be_raised_to_major(client: httpx.AsyncClient, de
     assert classified["severity"] == "major"
     assert classified["grading"]["rules_severity"] == "important"
     assert classified["grading"]["rule_ids"] == ["important.emergency", "important.urgent"]
+
+
+async def test_reclassifying_an_assigned_event_into_another_category_needs_a_new_assignment(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    """R3.2.3: an IT-led business issue re-classified as a complaint no longer fits (CS leads)."""
+    event = await _intake(client, desk)
+    classified = await _classify(
+        client, desk, event["id"], category="business_issue", subcategory="system_failure"
+    )
+    assert classified.status_code == 200
+    assigned = await client.post(
+        f"/v1/events/{event['id']}/assignment", json={}, headers=desk.headers
+    )
+    assert assigned.json()["lead_department"] == "IT"
+    again = await _classify(
+        client, desk, event["id"], category="customer_complaint", subcategory="product_quality"
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "classified"
+    assert again.json()["lead_department"] is None
+    reassigned = await client.post(
+        f"/v1/events/{event['id']}/assignment", json={}, headers=desk.headers
+    )
+    assert reassigned.json()["lead_department"] == "CS"
+    assert reassigned.json()["status"] == "assigned"

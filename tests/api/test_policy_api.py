@@ -312,3 +312,21 @@ async def test_put_document_is_stored_normalised(client: httpx.AsyncClient, admi
     response = await _put(client, admin, document)
     assert response.status_code == 200, response.text
     assert response.json()["document"] == document
+
+
+async def test_evaluate_previews_what_the_assignment_would_miss(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    body = {"category": "internal_coordination", "subcategory": "communication"}
+    alone = await client.post(
+        "/v1/policy/evaluate", json={**body, "involved_departments": ["OPS"]}, headers=desk.headers
+    )
+    assert alone.status_code == 200
+    assert alone.json()["assignment_missing"] == ["coordination.departments"]
+    pair = await client.post(
+        "/v1/policy/evaluate",
+        json={**body, "involved_departments": ["OPS", "LOG"]},
+        headers=desk.headers,
+    )
+    assert pair.json()["assignment_missing"] == []
+    assert pair.json()["routing"]["lead_department"] == "OPS"

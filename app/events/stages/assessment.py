@@ -11,8 +11,8 @@ from app.events.service import check_departments, check_event_exists
 from app.events.stages.common import open_stage, user_department
 from app.events.timeline import jsonable
 from app.policy.service import check_taxonomy
-from app.rules import deadlines, grading, routing
-from app.rules.assessment import cooperating_for, override_problems
+from app.rules import deadlines, grading, lifecycle, routing
+from app.rules.assessment import cooperating_for, override_problems, status_after_reclassify
 from app.rules.permissions import EventAction
 from app.rules.policy import Policy
 from app.rules.vocabulary import Action, Category, Status
@@ -67,6 +67,7 @@ async def classify(
         override_reason=bool(override and override.reason),
     )
     stage.check_gate(Status.CLASSIFIED, snapshot)
+    target = status_after_reclassify(target, lifecycle.gate(Status.ASSIGNED, snapshot, policy))
 
     before = {
         "category": event.category,
@@ -86,7 +87,12 @@ async def classify(
     if data.recurrence_of is not None:
         event.recurrence_of = data.recurrence_of
     event.classified_at = event.classified_at or now
-    if event.assigned_at is not None:
+    if target is Status.CLASSIFIED and event.assigned_at is not None:
+        # The assignment no longer fits the new category: it must be made again.
+        before["lead_department"] = event.lead_department
+        event.lead_department, event.cooperating_departments = None, []
+        event.assignee_id = event.routing = event.assigned_at = event.resolve_by = None
+    elif event.assigned_at is not None:
         # Re-graded after assignment: the resolve clock follows the new severity.
         event.resolve_by = deadlines.resolve_by(event.reported_at, severity=severity, policy=policy)
     event.status = target
@@ -179,7 +185,7 @@ async def assign(
         "proposed_lead": routed.lead,
         "proposed_cooperating": list(routed.cooperating),
         "overridden": overridden,
-        "reason": data.override_reason,
+        "reason": data.override_reason if overridden else None,
         "assignee_department": assignee_department,
     }
     event.assigned_at = event.assigned_at or now
