@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
 from app.core.pagination import Cursor
-from app.events.models import TEXT_SEARCH, Event, PlanStep, TimelineEntry
+from app.events.models import TEXT_SEARCH, Event, ImprovementAction, PlanStep, TimelineEntry
 from app.outbox.models import OutboxMessage
 from app.rules.permissions import sees_every_event
 from app.rules.vocabulary import Category, Role, Severity, Status
@@ -56,13 +56,23 @@ def visible_to(principal: Principal) -> sa.ColumnElement[bool] | None:
     if sees_every_event(principal.roles):
         return None
     clauses: list[sa.ColumnElement[bool]] = [Event.created_by == principal.user_id]
-    if principal.department and principal.has(Role.HANDLER, Role.DEPT_HEAD):
-        clauses.append(Event.lead_department == principal.department)
+    if principal.has(Role.HANDLER, Role.DEPT_HEAD):
         clauses.append(
-            Event.cooperating_departments.contains(
-                sa.cast([principal.department], pg.ARRAY(sa.String))
-            )
+            sa.exists().where(PlanStep.event_id == Event.id, PlanStep.owner_id == principal.user_id)
         )
+        if principal.department:
+            clauses.append(Event.lead_department == principal.department)
+            clauses.append(
+                Event.cooperating_departments.contains(
+                    sa.cast([principal.department], pg.ARRAY(sa.String))
+                )
+            )
+            clauses.append(
+                sa.exists().where(
+                    ImprovementAction.event_id == Event.id,
+                    ImprovementAction.department == principal.department,
+                )
+            )
     return sa.or_(*clauses)
 
 

@@ -114,13 +114,21 @@ def may_see(
     is_reporter: bool,
     lead: str | None,
     cooperating: Collection[str],
+    owns_step: bool = False,
+    action_departments: Collection[str] = (),
 ) -> bool:
-    """Handlers and heads see events their department leads or cooperates on; anyone sees
-    the events they reported (product.md section 1)."""
+    """Handlers and heads see events their department leads or cooperates on, or owns an
+    improvement action of (R3.5.2, R4.3), and events with a plan step they own (R3.3.1);
+    anyone sees the events they reported (product.md section 1)."""
     if sees_every_event(roles) or is_reporter:
         return True
-    staff = not {Role.HANDLER, Role.DEPT_HEAD}.isdisjoint(roles)
-    return staff and department is not None and (department == lead or department in cooperating)
+    if {Role.HANDLER, Role.DEPT_HEAD}.isdisjoint(roles):
+        return False
+    if owns_step:
+        return True
+    return department is not None and (
+        department == lead or department in cooperating or department in action_departments
+    )
 
 
 def matrix_markdown() -> str:

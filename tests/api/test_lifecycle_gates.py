@@ -366,7 +366,8 @@ async def test_self_verification_refused_and_not_effective_reopens_the_action(
     cast = await flow.make_cast(make_actor, "SAF")
     event = await flow.walk(client, cast, flow.EMERGENCY, Status.FEEDBACK_GIVEN)
     event_id = event["id"]
-    head_action = await flow.add_action(client, cast.head, event_id, "SAF")
+    # The walk planned one improvement action of the lead department for this important event.
+    (head_action,) = await flow.actions_of(client, cast.desk, event_id)
     await flow.review(client, cast.handler, event_id, meeting=False)
 
     # A head who completed the measure may not also verify it.
@@ -698,3 +699,109 @@ async def test_closed_event_is_never_reopened_a_recurrence_links_it(
         json=intake_body(recurrence_of=str(uuid.uuid4())),
         status=422,
     )
+
+
+async def test_action_department_carries_out_its_action_without_leading_the_event(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    """R3.5.2, R4.3: an improvement action may belong to a department that is not involved;
+    its staff see the event, complete and verify that action, and nothing else of the event."""
+    cast = await flow.make_cast(make_actor, "SAF")
+    hr_handler = await make_actor(Role.HANDLER, department="HR")
+    hr_head = await make_actor(Role.DEPT_HEAD, department="HR")
+    it_head = await make_actor(Role.DEPT_HEAD, department="IT")
+    event = await flow.walk(client, cast, flow.EMERGENCY, Status.FEEDBACK_GIVEN)
+    event_id = event["id"]
+    (own,) = await flow.actions_of(client, cast.desk, event_id)
+    training = await flow.add_action(client, cast.head, event_id, "HR")
+
+    # The action's department sees the event but may act only on its own action.
+    assert (await client.get(url(event_id), headers=hr_handler.headers)).status_code == 200
+    await refused(
+        client,
+        "PATCH",
+        url(event_id, f"/actions/{own['id']}"),
+        hr_handler,
+        json={"status": "done", "evidence": "x"},
+        status=403,
+    )
+    await refused(
+        client,
+        "PATCH",
+        url(event_id, f"/actions/{training['id']}"),
+        it_head,
+        json={"status": "done", "evidence": "x"},
+        status=404,
+    )
+    done = await flow.complete_action(client, hr_handler, event_id, training["id"])
+    assert done["completed_by"] == str(hr_handler.id)
+    await refused(
+        client,
+        "POST",
+        url(event_id, f"/actions/{training['id']}/verification"),
+        hr_handler,
+        json={"effective": True, "note": "Mine"},
+        status=403,
+    )
+    verified = await flow.verify(client, hr_head, event_id, training["id"])
+    assert verified["verified_effective"] is True
+    entry = (await flow.timeline(client, cast.desk, event_id))["items"][-1]
+    assert (entry["action"], entry["actor_id"]) == ("action_verified", str(hr_head.id))
+
+
+async def test_no_survey_link_once_satisfaction_is_recorded_and_old_links_die_on_reopen(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    cast = await flow.make_cast(make_actor, "IT")
+    event = await flow.walk(
+        client, cast, flow.BUSINESS_ISSUE, Status.FEEDBACK_GIVEN, satisfied=False
+    )
+    link = await client.post(url(event["id"], "/survey-link"), headers=cast.desk.headers)
+    assert link.status_code == 201
+    token = link.json()["token"]
+    reopened = await client.post(
+        url(event["id"], "/reopen"),
+        json={"reason": "Customer called back"},
+        headers=cast.desk.headers,
+    )
+    assert reopened.status_code == 200
+    assert (await client.get(f"/v1/surveys/{token}")).status_code == 410
+    await flow.resolve(client, cast.handler, event["id"])
+    await flow.give_feedback(client, cast, event["id"])
+    assert (await client.post(f"/v1/surveys/{token}", json={"score": 5})).status_code == 410
+    recorded = await client.post(
+        url(event["id"], "/satisfaction"), json={"score": 4}, headers=cast.desk.headers
+    )
+    assert recorded.status_code == 201
+    refused_link = await client.post(url(event["id"], "/survey-link"), headers=cast.desk.headers)
+    assert refused_link.status_code == 409
+    assert refused_link.json()["type"].endswith("/survey-answered")
+
+
+async def test_step_owner_from_another_department_sees_and_updates_their_step(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    """R3.3.1: the plan names people responsible; an owner outside the departments still acts."""
+    cast = await flow.make_cast(make_actor, "IT")
+    outsider = await make_actor(Role.HANDLER, department="HR")
+    event = await flow.walk(client, cast, flow.BUSINESS_ISSUE, Status.ASSIGNED)
+    plan = await client.put(
+        url(event["id"], "/plan"),
+        json={
+            "steps": [
+                {
+                    "title": "Train staff",
+                    "owner_id": str(outsider.id),
+                    "due_at": "2030-01-01T00:00:00Z",
+                }
+            ]
+        },
+        headers=cast.handler.headers,
+    )
+    assert plan.status_code == 200, plan.text
+    step_id = plan.json()["steps"][0]["id"]
+    assert (await client.get(url(event["id"]), headers=outsider.headers)).status_code == 200
+    done = await client.patch(
+        url(event["id"], f"/steps/{step_id}"), json={"status": "done"}, headers=outsider.headers
+    )
+    assert done.status_code == 200, done.text

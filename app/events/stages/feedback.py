@@ -199,6 +199,12 @@ async def _back_to_work(stage: Stage, action: Action) -> None:
         .values(superseded_at=stage.now)
     )
     await stage.session.execute(sa.delete(Satisfaction).where(Satisfaction.event_id == event.id))
+    # Survey links sent for the old loop must not answer for the new one.
+    await stage.session.execute(
+        sa.update(SurveyToken)
+        .where(SurveyToken.event_id == event.id, SurveyToken.used_at.is_(None))
+        .values(expires_at=stage.now)
+    )
 
 
 async def record_satisfaction(
@@ -292,6 +298,10 @@ async def create_survey_link(
     stage = await open_stage(session, id_or_ref, actor=actor, policy=policy, now=now)
     stage.require(EventAction.RECORD_SATISFACTION)
     stage.require_status(*SATISFACTION_STATUSES, action="create_survey_link")
+    if await session.scalar(
+        sa.select(Satisfaction.id).where(Satisfaction.event_id == stage.event.id)
+    ):
+        raise SurveyAnswered("Satisfaction is already recorded for this event")
     token = SURVEY_TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + timedelta(hours=policy.gates.survey_ttl_hours)
     session.add(

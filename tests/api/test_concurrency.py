@@ -1,0 +1,189 @@
+"""Transitions lock the event row: two concurrent transitions on real, separate connections
+never both succeed and no update is lost (issue 4, item 9).
+
+These tests cannot run inside the per-test rolled-back transaction (one connection cannot race
+itself), so they use an app whose requests really commit, and delete what they made."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.directory.models import ApiKey, User
+from app.events.models import Event, TimelineEntry
+from app.outbox.models import OutboxMessage
+from app.rules.vocabulary import Role, Status
+from tests.api import flow
+from tests.api.flow import BUSINESS_ISSUE, Cast, url
+from tests.conftest import Actor, build_app
+
+
+@dataclass
+class Committed:
+    """An app on real transactions, and everything made through it (deleted afterwards)."""
+
+    maker: async_sessionmaker[AsyncSession]
+    app: FastAPI
+    users: list[uuid.UUID] = field(default_factory=list)
+
+    async def actor(self, *roles: Role, department: str | None = None) -> Actor:
+        actor = await flow.create_actor(self.maker, *roles, department=department)
+        self.users.append(actor.id)
+        return actor
+
+    async def cast(self, lead: str) -> Cast:
+        return Cast(
+            desk=await self.actor(Role.INTAKE_AGENT, department="CS"),
+            handler=await self.actor(Role.HANDLER, department=lead),
+            head=await self.actor(Role.DEPT_HEAD, department=lead),
+            supervisor=await self.actor(Role.SUPERVISOR, department="SUP"),
+            reporter=await self.actor(Role.REPORTER, department="SALES"),
+        )
+
+    def client(self) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.fixture
+async def committed(engine: AsyncEngine) -> AsyncGenerator[Committed]:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    world = Committed(maker=maker, app=build_app(maker))
+    try:
+        yield world
+    finally:
+        if world.users:
+            async with maker() as session, session.begin():
+                # Deleting the event cascades to its timeline (the append-only trigger allows
+                # only that), steps, feedback, actions and outbox messages.
+                await session.execute(
+                    sa.delete(Event).where(
+                        sa.or_(
+                            Event.created_by.in_(world.users),
+                            Event.assignee_id.in_(world.users),
+                        )
+                    )
+                )
+                await session.execute(sa.delete(ApiKey).where(ApiKey.user_id.in_(world.users)))
+                await session.execute(sa.delete(User).where(User.id.in_(world.users)))
+
+
+async def _race(
+    world: Committed,
+    first: tuple[Actor, str, flow.JSON | None],
+    second: tuple[Actor, str, flow.JSON | None],
+) -> list[httpx.Response]:
+    async with world.client() as one, world.client() as two:
+        return list(
+            await asyncio.gather(
+                one.post(first[1], json=first[2], headers=first[0].headers),
+                two.post(second[1], json=second[2], headers=second[0].headers),
+            )
+        )
+
+
+async def _rows(world: Committed, event_id: str) -> tuple[list[str], list[str]]:
+    async with world.maker() as session:
+        actions = await session.scalars(
+            sa.select(TimelineEntry.action)
+            .where(TimelineEntry.event_id == uuid.UUID(event_id))
+            .order_by(TimelineEntry.seq)
+        )
+        outbox = await session.scalars(
+            sa.select(OutboxMessage.type).where(OutboxMessage.event_id == uuid.UUID(event_id))
+        )
+        return list(actions), list(outbox)
+
+
+async def test_two_concurrent_closes_exactly_one_succeeds(committed: Committed) -> None:
+    cast = await committed.cast("IT")
+    async with committed.client() as client:
+        event = await flow.walk(client, cast, BUSINESS_ISSUE, Status.REVIEWED)
+    event_id = event["id"]
+    close = url(event_id, "/close")
+
+    responses = await _race(committed, (cast.desk, close, None), (cast.supervisor, close, None))
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 409], [r.text for r in responses]
+    won = next(r for r in responses if r.status_code == 200)
+    lost = next(r for r in responses if r.status_code == 409)
+    assert won.json()["status"] == "closed"
+    assert lost.json()["type"].endswith("/transition-not-allowed")
+    assert lost.json()["allowed"] == []
+    actions, outbox = await _rows(committed, event_id)
+    assert actions.count("close") == 1
+    assert outbox.count("event.closed") == 1
+    async with committed.client() as client:
+        history = await flow.timeline(client, cast.desk, event_id)
+        assert history["chain_valid"] is True
+        final = await flow.call(client, "GET", url(event_id), cast.desk)
+    assert final["version"] == won.json()["version"] == event["version"] + 1
+
+
+async def test_close_racing_reopen_leaves_one_consistent_outcome(committed: Committed) -> None:
+    cast = await committed.cast("IT")
+    async with committed.client() as client:
+        event = await flow.walk(client, cast, BUSINESS_ISSUE, Status.REVIEWED)
+    event_id = event["id"]
+
+    responses = await _race(
+        committed,
+        (cast.desk, url(event_id, "/close"), None),
+        (cast.head, url(event_id, "/reopen"), {"reason": "The customer called again"}),
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert winner["status"] in ("closed", "in_progress")
+    actions, _ = await _rows(committed, event_id)
+    assert (actions.count("close"), actions.count("reopen")) in ((1, 0), (0, 1))
+    async with committed.client() as client:
+        final = await flow.call(client, "GET", url(event_id), cast.desk)
+        assert (await flow.timeline(client, cast.desk, event_id))["chain_valid"] is True
+    assert final["status"] == winner["status"]
+    assert final["version"] == event["version"] + 1
+
+
+async def test_concurrent_step_updates_lose_nothing(committed: Committed) -> None:
+    """Two people finishing different steps at once: both changes land, each on its own
+    version, and the timeline chain stays valid."""
+    cast = await committed.cast("IT")
+    async with committed.client() as client:
+        event = await flow.walk(client, cast, BUSINESS_ISSUE, Status.ASSIGNED)
+        event = await flow.call(
+            client,
+            "PUT",
+            url(event["id"], "/plan"),
+            cast.handler,
+            json=flow.plan_body(cast.handler, cast.head),
+        )
+    first, second = event["steps"]
+    async with committed.client() as one, committed.client() as two:
+        responses = await asyncio.gather(
+            one.patch(
+                url(event["id"], f"/steps/{first['id']}"),
+                json={"status": "done"},
+                headers=cast.handler.headers,
+            ),
+            two.patch(
+                url(event["id"], f"/steps/{second['id']}"),
+                json={"status": "done"},
+                headers=cast.head.headers,
+            ),
+        )
+    assert [r.status_code for r in responses] == [200, 200], [r.text for r in responses]
+    assert sorted(r.json()["version"] for r in responses) == [
+        event["version"] + 1,
+        event["version"] + 2,
+    ]
+    async with committed.client() as client:
+        final = await flow.call(client, "GET", url(event["id"]), cast.desk)
+        assert (await flow.timeline(client, cast.desk, event["id"]))["chain_valid"] is True
+    assert [s["status"] for s in final["steps"]] == ["done", "done"]
