@@ -225,3 +225,25 @@ async def test_concurrent_intake_gets_unique_refs(
             await conn.execute(sa.delete(Event).where(Event.created_by == user_id))
             await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id == user_id))
             await conn.execute(sa.delete(User).where(User.id == user_id))
+
+
+async def test_refs_keep_growing_past_six_digits(
+    client: httpx.AsyncClient, reporter: Actor, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with session_maker() as session:
+        previous = await session.scalar(sa.text("SELECT last_value FROM event_ref_seq"))
+        await session.execute(sa.text("SELECT setval('event_ref_seq', 999998)"))
+    try:
+        refs = [
+            (await client.post("/v1/events", json=intake_body(), headers=reporter.headers)).json()[
+                "ref"
+            ]
+            for _ in range(3)
+        ]
+        assert [r.rsplit("-", 1)[1] for r in refs] == ["999999", "1000000", "1000001"]
+    finally:
+        async with session_maker() as session:
+            # Sequences are not transactional: put it back past anything used before.
+            await session.execute(
+                sa.text("SELECT setval('event_ref_seq', greatest(:v, 1000001))"), {"v": previous}
+            )
