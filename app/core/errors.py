@@ -142,6 +142,14 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def _is_data_exception(exc: BaseException) -> bool:
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str) and code.startswith("22"):
+            return True
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error, including validation, 404, 405 and unexpected 500s, becomes problem+json."""
 
@@ -184,7 +192,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(body, exc.status_code, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, _exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _is_data_exception(exc):
+            # SQLSTATE class 22: a value PostgreSQL cannot store; the caller's input.
+            body = problem_body(
+                status=422,
+                type_="validation-error",
+                title="The request is not valid",
+                detail="A value is outside what can be stored",
+                instance=request.url.path,
+            )
+            return problem_response(body, 422)
         log.exception("unhandled_error", path=request.url.path)
         body = problem_body(
             status=500,

@@ -35,14 +35,14 @@ def encode_cursor(cursor: Cursor) -> str:
 def decode_cursor(token: str) -> Cursor:
     try:
         padded = token + "=" * (-len(token) % 4)
-        data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data.get("v") != 1:
+        data: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(data, dict) or data.get("v") != 1:
             raise ValueError("version")
         created_at = datetime.fromisoformat(data["t"])
         if created_at.tzinfo is None:
             raise ValueError("naive")
         return Cursor(created_at, uuid.UUID(data["i"]))
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise InvalidCursor("Use the next_cursor value from a previous page") from exc
 
 

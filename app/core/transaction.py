@@ -8,6 +8,7 @@ responses (status >= 400) roll back; only successful responses are stored for re
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,9 @@ from app.core.errors import (
 from app.core.idempotency_models import IdempotencyRecord
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
+# A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 MAX_KEY_LENGTH = 255
 REPLAY_HEADERS = ("content-type", "location", "etag", "link")
 
@@ -82,7 +86,12 @@ class TransactionMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:  # the first of repeated headers wins, as in Starlette
+            headers.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            await _send_problem(send, Unprocessable(NUL_DETAIL), path)
+            return
         method: str = scope["method"]
 
         body = b""
@@ -110,6 +119,9 @@ class TransactionMiddleware:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
             body = b"".join(chunks)
+            if b"\x00" in body or (b"\\u0000" in body and _JSON_NUL.search(body)):
+                await _send_problem(send, Unprocessable(NUL_DETAIL), path)
+                return
 
         replayed = False
 

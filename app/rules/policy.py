@@ -181,6 +181,11 @@ RuleScalar = str | int | float | bool
 RuleValue = RuleScalar | tuple[RuleScalar, ...] | None
 
 
+# Bounds that keep deadline arithmetic finite and fast (product.md section 3).
+MAX_HOURS: Final = 87_600
+MAX_NUMBER: Final = 10**15
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
@@ -469,6 +474,10 @@ class _Parser:
         return value
 
     def number(self, value: object, path: str, *, positive: bool) -> float | None:
+        """A threshold (`positive=False`) or a number of hours (`positive=True`)."""
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+            self.add(path, f"must be at most {MAX_NUMBER:.0e}")
+            return None
         if not _is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
             self.add(path, "must be a number")
             return None
@@ -477,6 +486,12 @@ class _Parser:
             result = int(value) if value == value.to_integral_value() else float(value)
         if positive and result <= 0:
             self.add(path, "must be greater than 0")
+            return None
+        if positive and result > MAX_HOURS:
+            self.add(path, f"must be at most {MAX_HOURS} hours (ten years)")
+            return None
+        if abs(result) > MAX_NUMBER:
+            self.add(path, f"must be at most {MAX_NUMBER:.0e}")
             return None
         if result < 0:
             self.add(path, "must not be negative")

@@ -4,7 +4,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import Actor, build_app
+from tests.conftest import Actor, build_app, intake_body
 
 
 async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
@@ -64,3 +64,51 @@ async def test_readyz_is_503_when_migrations_are_behind(
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["migrations"]["head"] == "a_newer_revision"
+
+
+async def test_nul_characters_are_422_not_500(client: httpx.AsyncClient, desk: Actor) -> None:
+    """PostgreSQL text cannot hold NUL; it is refused before it reaches the database."""
+    body = intake_body(title="a\u0000b")
+    response = await client.post("/v1/events", json=body, headers=desk.headers)
+    assert response.status_code == 422
+    assert "NUL" in response.json()["detail"]
+    assert (await client.get("/v1/events/EV%00", headers=desk.headers)).status_code == 422
+    query = await client.get("/v1/events", params={"q": "a\u0000"}, headers=desk.headers)
+    assert query.status_code == 422
+    escaped = intake_body(description="a literal \\u0000 in text is fine")
+    assert (await client.post("/v1/events", json=escaped, headers=desk.headers)).status_code == 201
+
+
+async def test_times_outside_the_supported_range_are_422(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    for moment in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):
+        response = await client.post(
+            "/v1/events", json=intake_body(occurred_at=moment), headers=desk.headers
+        )
+        assert response.status_code == 422, moment
+        listed = await client.get(
+            "/v1/events", params={"created_from": moment}, headers=desk.headers
+        )
+        assert listed.status_code == 422, moment
+    evaluate = await client.post(
+        "/v1/policy/evaluate",
+        json={
+            "category": "business_issue",
+            "subcategory": "workflow",
+            "reported_at": "9999-12-31T20:00:00Z",
+        },
+        headers=desk.headers,
+    )
+    assert evaluate.status_code == 422
+
+
+async def test_well_formed_but_foreign_cursor_is_400(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    import base64
+
+    for payload in (b"[1]", b'{"i": 5}', b'{"v": 1, "t": 5, "i": "x"}', b"null"):
+        cursor = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        response = await client.get("/v1/events", params={"cursor": cursor}, headers=desk.headers)
+        assert response.status_code == 400, payload

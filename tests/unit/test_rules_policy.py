@@ -362,3 +362,25 @@ def test_taxonomy_covers_every_category() -> None:
 def test_working_calendar_refuses_impossible_settings(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"workdays|timezone"):
         WorkingCalendar(**{"timezone": "UTC", **changes})
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("deadlines", "respond_hours", "normal"), 1e300),
+        (("deadlines", "feedback_hours"), 87_601),
+        (("gates", "survey_ttl_hours"), 10**400),
+        (("deadlines", "resolve_hours", "major"), 10**400),
+    ],
+)
+def test_absurd_hours_are_rejected_so_deadlines_stay_computable(
+    path: tuple[str, ...], value: object
+) -> None:
+    document = copy.deepcopy(dict(DEFAULT_POLICY_DOCUMENT))
+    target: dict[str, object] = document
+    for key in path[:-1]:
+        target = target[key]  # type: ignore[assignment]
+    target[path[-1]] = value
+    with pytest.raises(PolicyInvalid) as error:
+        Policy.from_document(document)
+    assert [p.path for p in error.value.problems] == [".".join(path)]
