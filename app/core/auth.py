@@ -113,13 +113,14 @@ async def _load_principal(
     return principal, last_used
 
 
-async def current_principal(request: Request, session: SessionDep) -> Principal:
-    """Authenticate the bearer API key; 401 when missing, unknown or revoked."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+async def authenticate(session: AsyncSession, authorization: str) -> Principal:
+    """The principal behind an `Authorization: Bearer` header; 401 when missing, unknown,
+    revoked or of an inactive user."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized()
-    token_hash = hash_token(token.strip())
+    token_hash = hash_token(token)
     cached = principal_cache.get(token_hash)
     if cached is None:
         cached = await _load_principal(session, token_hash)
@@ -129,10 +130,21 @@ async def current_principal(request: Request, session: SessionDep) -> Principal:
     principal, last_used = cached
     now = utcnow()
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-        await session.execute(
-            sa.update(ApiKey).where(ApiKey.id == principal.api_key_id).values(last_used_at=now)
-        )
         principal_cache.put(token_hash, principal, now)
+        # SKIP LOCKED: when another request is already stamping this key, do not queue on it.
+        locked = (
+            sa.select(ApiKey.id)
+            .where(ApiKey.id == principal.api_key_id)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        await session.execute(sa.update(ApiKey).where(ApiKey.id == locked).values(last_used_at=now))
+    return principal
+
+
+async def current_principal(request: Request, session: SessionDep) -> Principal:
+    """Authenticate the bearer API key; 401 when missing, unknown or revoked."""
+    principal = await authenticate(session, request.headers.get("authorization", ""))
     request.state.principal = principal
     return principal
 

@@ -9,7 +9,7 @@ responses (status >= 400) roll back; only successful responses are stored for re
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -19,11 +19,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.auth import authenticate
 from app.core.clock import utcnow
 from app.core.errors import (
     IdempotencyInFlight,
     IdempotencyKeyReused,
     PayloadTooLarge,
+    Unauthorized,
     Unprocessable,
     problem_body,
 )
@@ -64,9 +66,13 @@ async def _send_simple(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_problem(send: Send, exc: Any, path: str) -> None:
+async def _send_problem(
+    send: Send, exc: Any, path: str, extra: Mapping[str, str] | None = None
+) -> None:
     status, body = _problem_message(exc, path)
-    await _send_simple(send, status, body, [(b"content-type", b"application/problem+json")])
+    headers = [(b"content-type", b"application/problem+json")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    await _send_simple(send, status, body, headers)
 
 
 class TransactionMiddleware:
@@ -159,8 +165,14 @@ class TransactionMiddleware:
                     path,
                 )
                 return
-            token = headers.get("authorization", "").partition(" ")[2].strip()
-            key_scope = hashlib.sha256(token.encode()).hexdigest()
+            # Authenticate before replaying: a revoked key or inactive user gets no stored answer.
+            try:
+                principal = await authenticate(session, headers.get("authorization", ""))
+            except Unauthorized as exc:
+                await session.rollback()
+                await _send_problem(send, exc, path, exc.headers())
+                return
+            key_scope = str(principal.api_key_id)
             request_hash = hashlib.sha256(
                 scope["method"].encode() + b" " + path.encode() + b"\n" + body
             ).hexdigest()

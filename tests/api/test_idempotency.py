@@ -1,6 +1,5 @@
 """Idempotency-Key on POST (product.md section 4)."""
 
-import hashlib
 import uuid
 
 import httpx
@@ -10,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.core.housekeeping import purge_expired_keys
 from app.core.idempotency_models import IdempotencyRecord
 from app.events.models import Event
-from tests.conftest import Actor, intake_body
+from app.rules.vocabulary import Role
+from tests.conftest import Actor, MakeActor, intake_body
 
 
 async def test_replay_returns_the_first_response(
@@ -93,18 +93,18 @@ async def test_replay_while_first_is_running_is_409(
     token = new_token()
     key = f"inflight-{uuid.uuid4()}"
     async with engine.begin() as conn:
-        user_id = uuid.uuid4()
+        user_id, key_id = uuid.uuid4(), uuid.uuid4()
         await conn.execute(sa.insert(User).values(id=user_id, name="inflight", roles=["reporter"]))
         await conn.execute(
             sa.insert(ApiKey).values(
-                id=uuid.uuid4(),
+                id=key_id,
                 user_id=user_id,
                 name="t",
                 prefix=token[:12],
                 token_hash=hash_token(token),
             )
         )
-    scope = hashlib.sha256(token.encode()).hexdigest()
+    scope = str(key_id)  # keys are scoped to the API key that sent them
     try:
         async with engine.connect() as holder:
             await holder.execute(
@@ -143,3 +143,18 @@ async def test_housekeeping_purges_only_expired_keys(
         await session.commit()
     assert "keep" in left
     assert "drop" not in left
+
+
+async def test_revoked_key_gets_no_replay(
+    client: httpx.AsyncClient, admin: Actor, make_actor: MakeActor
+) -> None:
+    bridge = await make_actor(Role.INTEGRATION)
+    headers = {**bridge.headers, "Idempotency-Key": "before-revoke"}
+    assert (await client.post("/v1/events", json=intake_body(), headers=headers)).status_code == 201
+    keys = (
+        await client.get("/v1/api-keys", params={"user_id": str(bridge.id)}, headers=admin.headers)
+    ).json()
+    await client.delete(f"/v1/api-keys/{keys[0]['id']}", headers=admin.headers)
+    replay = await client.post("/v1/events", json=intake_body(), headers=headers)
+    assert replay.status_code == 401
+    assert "Ana Ruiz" not in replay.text
