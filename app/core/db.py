@@ -71,7 +71,15 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, **kw: 
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"jit": "off", "application_name": "closed-loop-events"}},
+        # Custom plans always: generic plans of prepared list/report statements were measured
+        # 10x slower on skewed filters (bench/README.md); planning short OLTP SQL is cheap.
+        connect_args={
+            "server_settings": {
+                "jit": "off",
+                "plan_cache_mode": "force_custom_plan",
+                "application_name": "closed-loop-events",
+            }
+        },
         **kw,
     )
 

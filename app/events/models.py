@@ -106,7 +106,11 @@ class PlanStep(TimestampMixin, Base):
     note: Mapped[str | None] = mapped_column(sa.String(2000))
     completed_at: Mapped[datetime | None]
 
-    __table_args__ = (sa.CheckConstraint("status IN ('open', 'done', 'dropped')", name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('open', 'done', 'dropped')", name="status"),
+        # Visibility: a step owner sees the event (EXISTS in repository.visible_to).
+        sa.Index("ix_plan_step_owner_id_event_id", "owner_id", "event_id"),
+    )
 
 
 class EventNote(Base):
@@ -211,7 +215,11 @@ class ImprovementAction(TimestampMixin, Base):
     verified_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
     verified_at: Mapped[datetime | None]
 
-    __table_args__ = (sa.CheckConstraint("status IN ('open', 'done')", name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('open', 'done')", name="status"),
+        # Visibility: an action's department sees the event (EXISTS in repository.visible_to).
+        sa.Index("ix_improvement_action_department_event_id", "department", "event_id"),
+    )
 
 
 class SurveyToken(Base):

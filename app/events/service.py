@@ -20,6 +20,7 @@ from app.events.views import event_detail, event_read
 from app.outbox.writer import message
 from app.rules import deadlines
 from app.rules.lifecycle import EventSnapshot, gate
+from app.rules.permissions import sees_internal_records
 from app.rules.policy import Policy
 from app.rules.vocabulary import Status
 
@@ -184,7 +185,8 @@ async def read_timeline(session: AsyncSession, id_or_ref: str, *, actor: Princip
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
     entries = await timeline.entries(session, row["id"])
-    return TimelineRead(
-        items=[TimelineEntryRead.model_validate(e) for e in entries],
-        chain_valid=timeline.verify_chain(row["id"], entries),
-    )
+    items = [TimelineEntryRead.model_validate(e) for e in entries]
+    if not sees_internal_records(actor.roles):
+        # Reporters and integrations see what happened and when, not internal texts.
+        items = [i.model_copy(update={"before": None, "after": None, "note": None}) for i in items]
+    return TimelineRead(items=items, chain_valid=timeline.verify_chain(row["id"], entries))

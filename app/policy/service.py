@@ -8,6 +8,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import SessionDep
@@ -61,13 +62,12 @@ def invalidate_cache(min_version: int = 0) -> None:
 
 async def ensure_default_policy(session: AsyncSession) -> None:
     """Load the shipped default policy as version 1 on first start (product.md section 3)."""
-    exists = await session.scalar(sa.select(sa.func.count()).select_from(PolicyVersion))
-    if not exists:
-        await session.execute(
-            sa.insert(PolicyVersion).values(
-                version=1, document=dict(DEFAULT_POLICY_DOCUMENT), note="default policy"
-            )
-        )
+    # ON CONFLICT: several workers may start on an empty database at once.
+    await session.execute(
+        pg_insert(PolicyVersion)
+        .values(version=1, document=dict(DEFAULT_POLICY_DOCUMENT), note="default policy")
+        .on_conflict_do_nothing(index_elements=[PolicyVersion.version])
+    )
 
 
 async def current_policy(session: AsyncSession) -> Policy:

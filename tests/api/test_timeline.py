@@ -82,3 +82,20 @@ async def test_tampering_breaks_the_chain(
         await session.commit()
     timeline = (await client.get(f"/v1/events/{event['id']}/timeline", headers=desk.headers)).json()
     assert timeline["chain_valid"] is False
+
+
+async def test_reporters_see_when_not_what_internal_entries_say(
+    client: httpx.AsyncClient, desk: Actor, reporter: Actor
+) -> None:
+    event = (await client.post("/v1/events", json=intake_body(), headers=reporter.headers)).json()
+    await client.post(
+        f"/v1/events/{event['id']}/cancel",
+        json={"reason": "Internal: duplicate of a VIP ticket"},
+        headers=desk.headers,
+    )
+    mine = (await client.get(f"/v1/events/{event['id']}/timeline", headers=reporter.headers)).json()
+    assert [e["action"] for e in mine["items"]] == ["intake", "cancel"]
+    assert "VIP" not in str(mine)
+    assert mine["chain_valid"] is True
+    staff = (await client.get(f"/v1/events/{event['id']}/timeline", headers=desk.headers)).json()
+    assert staff["items"][1]["note"] == "Internal: duplicate of a VIP ticket"

@@ -15,7 +15,7 @@ from app.events.schemas import EventDetail, NoteIn, NoteRead, PlanIn, Resolution
 from app.events.stages.common import open_stage, user_department
 from app.rules import deadlines
 from app.rules.lifecycle import StepFacts
-from app.rules.permissions import EventAction, may
+from app.rules.permissions import EventAction, sees_internal_records
 from app.rules.policy import Policy
 from app.rules.vocabulary import Action, Status
 
@@ -176,13 +176,7 @@ async def list_notes(session: AsyncSession, id_or_ref: str, *, actor: Principal)
     row = await get_visible(session, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
-    staff = may(
-        EventAction.ADD_NOTE,
-        actor.roles,
-        department=actor.department,
-        lead=row["lead_department"],
-        cooperating=row["cooperating_departments"],
-    )
+    staff = sees_internal_records(actor.roles)
     query = sa.select(EventNote).where(EventNote.event_id == row["id"]).order_by(EventNote.id)
     if not staff:
         query = query.where(EventNote.visibility == "reporter")
