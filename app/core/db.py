@@ -88,6 +88,14 @@ def make_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under a session, inside the session's transaction (for the
+    few hot statements that run as plain prepared SQL)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 async def get_session(request: Request) -> AsyncGenerator[AsyncSession]:
     """The request's session; its transaction is owned by `TransactionMiddleware`."""
     session: AsyncSession = request.state.session

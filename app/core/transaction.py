@@ -13,14 +13,13 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.auth import authenticate
 from app.core.clock import utcnow
+from app.core.db import driver_connection
 from app.core.errors import (
     IdempotencyInFlight,
     IdempotencyKeyReused,
@@ -29,9 +28,21 @@ from app.core.errors import (
     Unprocessable,
     problem_body,
 )
-from app.core.idempotency_models import IdempotencyRecord
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# Plain SQL on the request's own connection: this layer runs on every keyed POST.
+LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
+FIND_SQL = (
+    "SELECT request_hash, status_code, headers, body FROM idempotency_record"
+    " WHERE scope = $1 AND key = $2 AND expires_at > now()"
+)
+STORE_SQL = (
+    "INSERT INTO idempotency_record (scope, key, request_hash, status_code, headers, body,"
+    " expires_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
+    " ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+    " status_code = EXCLUDED.status_code, headers = EXCLUDED.headers, body = EXCLUDED.body,"
+    " expires_at = EXCLUDED.expires_at"
+)
 NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -221,24 +232,16 @@ class TransactionMiddleware:
                 for k, v in start["headers"]
                 if k.decode("latin-1").lower() in REPLAY_HEADERS
             }
-            now = utcnow()
-            statement = insert(IdempotencyRecord).values(
-                scope=key_scope,
-                key=key,
-                request_hash=request_hash,
-                status_code=status,
-                headers=stored,
-                body=payload,
-                expires_at=now + IDEMPOTENCY_TTL,
-            )
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key],
-                    set_={
-                        c: statement.excluded[c]
-                        for c in ("request_hash", "status_code", "headers", "body", "expires_at")
-                    },
-                )
+            connection = await driver_connection(session)
+            await connection.execute(
+                STORE_SQL,
+                key_scope,
+                key,
+                request_hash,
+                status,
+                json.dumps(stored),
+                payload,
+                utcnow() + IDEMPOTENCY_TTL,
             )
         try:
             await self._finish(session, status)
@@ -278,44 +281,29 @@ class TransactionMiddleware:
         path: str,
     ) -> bool:
         """Answer from a stored first response; True when the request was answered here."""
-        locked = await session.scalar(
-            sa.select(
-                sa.func.pg_try_advisory_xact_lock(
-                    sa.func.hashtextextended(key_scope + ":" + key, 0)
-                )
-            )
-        )
+        connection = await driver_connection(session)
+        locked = await connection.fetchval(LOCK_SQL, key_scope + ":" + key)
         if not locked:
             await session.rollback()
             await _send_problem(send, IdempotencyInFlight(), path)
             return True
         # A second statement on purpose: its snapshot is taken after the lock is held, so it
         # sees a record the previous holder committed just before releasing the lock.
-        record = (
-            await session.execute(
-                sa.select(
-                    IdempotencyRecord.request_hash,
-                    IdempotencyRecord.status_code,
-                    IdempotencyRecord.headers,
-                    IdempotencyRecord.body,
-                ).where(
-                    IdempotencyRecord.scope == key_scope,
-                    IdempotencyRecord.key == key,
-                    IdempotencyRecord.expires_at > utcnow(),
-                )
-            )
-        ).one_or_none()
+        record = await connection.fetchrow(FIND_SQL, key_scope, key)
         if record is None:
             return False
         await session.rollback()
-        if record.request_hash != request_hash:
+        if record["request_hash"] != request_hash:
             await _send_problem(send, IdempotencyKeyReused(), path)
             return True
-        stored_headers = [(k.encode(), v.encode()) for k, v in record.headers.items()]
+        stored = record["headers"]  # the dialect's jsonb codec decodes; plain asyncpg would not
+        if isinstance(stored, str):
+            stored = json.loads(stored)
+        stored_headers = [(k.encode(), v.encode()) for k, v in stored.items()]
         await _send_simple(
             send,
-            record.status_code,
-            record.body,
+            record["status_code"],
+            record["body"],
             [*stored_headers, (b"idempotent-replayed", b"true")],
         )
         return True

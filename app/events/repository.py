@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
+from app.core.db import driver_connection
 from app.core.pagination import Cursor
 from app.events.models import TEXT_SEARCH, Event, ImprovementAction, PlanStep
 from app.rules.permissions import sees_every_event
@@ -145,13 +146,6 @@ WITH ev AS (
 SELECT {", ".join(EVENT_COLUMNS)} FROM ev
 """
 _JSONB_COLUMNS: Final = ("impact", "grading", "routing")
-
-
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the request's session, inside its transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 def _decode(record: Any) -> dict[str, Any]:
