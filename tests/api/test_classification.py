@@ -546,3 +546,33 @@ async def test_reclassifying_an_assigned_event_into_another_category_needs_a_new
     )
     assert reassigned.json()["lead_department"] == "CS"
     assert reassigned.json()["status"] == "assigned"
+
+
+async def test_reclassifying_into_a_category_routed_elsewhere_needs_a_new_assignment(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    """A system failure led by IT, re-classified as a safety accident (SAF by the plan)."""
+    event = await _intake(client, desk)
+    await _classify(
+        client, desk, event["id"], category="business_issue", subcategory="system_failure"
+    )
+    await client.post(f"/v1/events/{event['id']}/assignment", json={}, headers=desk.headers)
+    again = await _classify(
+        client, desk, event["id"], category="emergency", subcategory="safety_accident"
+    )
+    assert again.json()["status"] == "classified"
+    reassigned = await client.post(
+        f"/v1/events/{event['id']}/assignment", json={}, headers=desk.headers
+    )
+    assert reassigned.json()["lead_department"] == "SAF"
+    # Re-grading within the same routing keeps the assignment.
+    same = await _classify(
+        client,
+        desk,
+        event["id"],
+        category="emergency",
+        subcategory="safety_accident",
+        impact={"safety": "injury"},
+    )
+    assert same.json()["status"] == "assigned"
+    assert same.json()["severity"] == "major"

@@ -1,5 +1,6 @@
 """Assessment: classification and assignment (R3.2.1-R3.2.3)."""
 
+import dataclasses
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +68,18 @@ async def classify(
         override_reason=bool(override and override.reason),
     )
     stage.check_gate(Status.CLASSIFIED, snapshot)
+    if target is Status.ASSIGNED and event.lead_department is not None:
+        # Would the policy still route the new classification to the current lead?
+        proposed = routing.route(
+            category=data.category,
+            subcategory=data.subcategory,
+            involved=event.involved_departments,
+            policy=policy,
+        )
+        kept_override = bool((event.routing or {}).get("overridden"))
+        snapshot = dataclasses.replace(
+            snapshot, routing_overridden=kept_override or event.lead_department != proposed.lead
+        )
     target = status_after_reclassify(target, lifecycle.gate(Status.ASSIGNED, snapshot, policy))
 
     before = {
