@@ -540,7 +540,7 @@ async def test_stale_if_match_is_refused_with_412(
         status=412,
     )
     assert await _status(client, cast, event_id) == "assigned"
-    # The current ETag (and the forms W/"vN", N and *) are accepted.
+    # The current ETag, a list containing it, and * are accepted; a weak ETag never matches.
     current = f'"v{changed["version"]}"'
     event = await call(
         client,
@@ -550,13 +550,22 @@ async def test_stale_if_match_is_refused_with_412(
         json=flow.plan_body(cast.handler),
         headers={"If-Match": current},
     )
-    await call(
+    await refused(
         client,
         "PATCH",
         url(event_id, f"/steps/{event['steps'][0]['id']}"),
         cast.handler,
         json={"status": "done"},
         headers={"If-Match": f'W/"v{event["version"]}"'},
+        status=412,
+    )
+    await call(
+        client,
+        "PATCH",
+        url(event_id, f"/steps/{event['steps'][0]['id']}"),
+        cast.handler,
+        json={"status": "done"},
+        headers={"If-Match": f'"v999", "v{event["version"]}"'},
     )
     await call(
         client,

@@ -44,14 +44,20 @@ from app.rules.policy import Policy
 from app.rules.vocabulary import Action, Status
 
 
-def parse_if_match(header: str | None) -> int | None:
-    """`If-Match: "v3"` (or W/"v3", or 3) -> 3; `*` or absent -> None."""
+def parse_if_match(header: str | None) -> frozenset[int] | None:
+    """The versions an `If-Match` header accepts (RFC 9110: a list of strong ETags such as
+    `"v3"`, or `*`); None when any version will do. Weak ETags never match."""
     if header is None or header.strip() == "*":
         return None
-    value = header.strip().removeprefix("W/").strip('"').removeprefix("v")
-    if not value.isdigit():
-        raise PreconditionFailed('If-Match must be an ETag of this event, like "v3"')
-    return int(value)
+    versions: set[int] = set()
+    for tag in header.split(","):
+        value = tag.strip()
+        if value.startswith("W/"):
+            continue
+        value = value.strip('"').removeprefix("v")
+        if value.isdigit() and len(value) < 10:
+            versions.add(int(value))
+    return frozenset(versions)
 
 
 @dataclass
@@ -158,9 +164,9 @@ async def open_stage(
     event = await repository.lock_visible(session, id_or_ref, actor)
     if event is None:
         raise NotFound(f"No event {id_or_ref}")
-    if expected is not None and expected != event.version:
+    if expected is not None and event.version not in expected:
         raise PreconditionFailed(
-            f"The event is at version {event.version}, not {expected}",
+            f'The event is at version {event.version} (ETag "v{event.version}")',
             current_version=event.version,
         )
     head = await timeline.chain_head(session, event.id)
