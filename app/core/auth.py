@@ -39,11 +39,6 @@ class Principal:
     def has(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
 
-    @property
-    def sees_everything(self) -> bool:
-        """R4.1, R5.1: admin, supervisors and the intake desk see every event."""
-        return self.has(Role.ADMIN, Role.SUPERVISOR, Role.INTAKE_AGENT)
-
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -18,7 +18,6 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=32, alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(default=0, alias="DB_MAX_OVERFLOW")
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
-    survey_secret: str | None = Field(default=None, alias="SURVEY_SECRET")
     principal_cache_seconds: float = Field(default=5.0, alias="PRINCIPAL_CACHE_SECONDS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 

@@ -344,15 +344,6 @@ class SatisfactionRead(ResponseModel):
     source: str
 
 
-class ReviewRead(ResponseModel):
-    causes: str
-    handling: str
-    result: str
-    lessons: str
-    root_cause_code: str
-    meeting: dict[str, Any] | None
-
-
 class SurveyLink(ResponseModel):
     token: str
     url: str

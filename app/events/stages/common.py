@@ -71,13 +71,13 @@ class Stage:
     now: datetime
     recorder: timeline.Recorder
 
-    def require(self, action: EventAction, *, department_scope: str | None = None) -> None:
+    def require(self, action: EventAction) -> None:
         """R1.3.3: the caller's role must grant `action` on this event (else 403)."""
         if not may(
             action,
             self.actor.roles,
             department=self.actor.department,
-            lead=department_scope or self.event.lead_department,
+            lead=self.event.lead_department,
             cooperating=self.event.cooperating_departments,
         ):
             raise Forbidden(f"Your roles may not {action.value.replace('_', ' ')} on this event")
