@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -144,6 +145,42 @@ async def committing_client(engine: AsyncEngine) -> AsyncGenerator[httpx.AsyncCl
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
+
+
+@dataclass(frozen=True)
+class CommittedKey:
+    user_id: uuid.UUID
+    key_id: uuid.UUID
+    token: str
+
+
+@pytest.fixture
+async def committed_key(engine: AsyncEngine) -> AsyncGenerator[CommittedKey]:
+    """A reporter with an API key really committed (for `committing_client` tests); its
+    events, key and user are deleted afterwards."""
+    from app.core.auth import hash_token, new_token
+    from app.directory.models import ApiKey, User
+    from app.events.models import Event
+
+    made = CommittedKey(uuid.uuid4(), uuid.uuid4(), new_token())
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(User).values(id=made.user_id, name="committed", roles=["reporter"])
+        )
+        await conn.execute(
+            sa.insert(ApiKey).values(
+                id=made.key_id,
+                user_id=made.user_id,
+                name="t",
+                prefix=made.token[:12],
+                token_hash=hash_token(made.token),
+            )
+        )
+    yield made
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(Event).where(Event.created_by == made.user_id))
+        await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id == made.user_id))
+        await conn.execute(sa.delete(User).where(User.id == made.user_id))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.housekeeping import purge_expired_keys
 from app.core.idempotency_models import IdempotencyRecord
-from app.events.models import Event
 from app.rules.vocabulary import Role
-from tests.conftest import Actor, MakeActor, intake_body
+from tests.conftest import Actor, CommittedKey, MakeActor, intake_body
 
 
 async def test_replay_returns_the_first_response(
@@ -84,45 +83,23 @@ async def test_oversized_key_is_rejected(client: httpx.AsyncClient, reporter: Ac
 
 
 async def test_replay_while_first_is_running_is_409(
-    committing_client: httpx.AsyncClient, engine: AsyncEngine
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, committed_key: CommittedKey
 ) -> None:
     """The first request holds the key's advisory lock for its whole transaction."""
-    from app.core.auth import hash_token, new_token
-    from app.directory.models import ApiKey, User
-
-    token = new_token()
     key = f"inflight-{uuid.uuid4()}"
-    async with engine.begin() as conn:
-        user_id, key_id = uuid.uuid4(), uuid.uuid4()
-        await conn.execute(sa.insert(User).values(id=user_id, name="inflight", roles=["reporter"]))
-        await conn.execute(
-            sa.insert(ApiKey).values(
-                id=key_id,
-                user_id=user_id,
-                name="t",
-                prefix=token[:12],
-                token_hash=hash_token(token),
-            )
+    scope = str(committed_key.key_id)  # keys are scoped to the API key that sent them
+    async with engine.connect() as holder:
+        await holder.execute(
+            sa.select(sa.func.pg_advisory_lock(sa.func.hashtextextended(scope + ":" + key, 0)))
         )
-    scope = str(key_id)  # keys are scoped to the API key that sent them
-    try:
-        async with engine.connect() as holder:
-            await holder.execute(
-                sa.select(sa.func.pg_advisory_lock(sa.func.hashtextextended(scope + ":" + key, 0)))
-            )
-            response = await committing_client.post(
-                "/v1/events",
-                json=intake_body(),
-                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-            )
-            await holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
-        assert response.status_code == 409
-        assert response.json()["type"].endswith("/idempotency-in-flight")
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(sa.delete(Event).where(Event.created_by == user_id))
-            await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id == user_id))
-            await conn.execute(sa.delete(User).where(User.id == user_id))
+        response = await committing_client.post(
+            "/v1/events",
+            json=intake_body(),
+            headers={"Authorization": f"Bearer {committed_key.token}", "Idempotency-Key": key},
+        )
+        await holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("/idempotency-in-flight")
 
 
 async def test_housekeeping_purges_only_expired_keys(

@@ -2,19 +2,15 @@
 
 import asyncio
 import re
-import uuid
 from datetime import datetime, timedelta
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.auth import hash_token, new_token
-from app.directory.models import ApiKey, User
-from app.events.models import Event
 from app.outbox.models import OutboxMessage
 from app.rules.vocabulary import Role
-from tests.conftest import Actor, MakeActor, intake_body
+from tests.conftest import Actor, CommittedKey, MakeActor, intake_body
 
 REF = re.compile(r"^EV-\d{4}-\d{6,}$")
 
@@ -193,38 +189,18 @@ async def test_recurrence_must_point_at_an_existing_event(
 
 
 async def test_concurrent_intake_gets_unique_refs(
-    committing_client: httpx.AsyncClient, engine: AsyncEngine
+    committing_client: httpx.AsyncClient, committed_key: CommittedKey
 ) -> None:
     """Refs come from a sequence: safe on real concurrent connections, no hot counter row."""
-    token = new_token()
-    user_id = uuid.uuid4()
-    async with engine.begin() as conn:
-        await conn.execute(sa.insert(User).values(id=user_id, name="burst", roles=["reporter"]))
-        await conn.execute(
-            sa.insert(ApiKey).values(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                name="t",
-                prefix=token[:12],
-                token_hash=hash_token(token),
-            )
+    headers = {"Authorization": f"Bearer {committed_key.token}"}
+    responses = await asyncio.gather(
+        *(
+            committing_client.post("/v1/events", json=intake_body(), headers=headers)
+            for _ in range(20)
         )
-    try:
-        responses = await asyncio.gather(
-            *(
-                committing_client.post(
-                    "/v1/events", json=intake_body(), headers={"Authorization": f"Bearer {token}"}
-                )
-                for _ in range(20)
-            )
-        )
-        assert [r.status_code for r in responses] == [201] * 20
-        assert len({r.json()["ref"] for r in responses}) == 20
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(sa.delete(Event).where(Event.created_by == user_id))
-            await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id == user_id))
-            await conn.execute(sa.delete(User).where(User.id == user_id))
+    )
+    assert [r.status_code for r in responses] == [201] * 20
+    assert len({r.json()["ref"] for r in responses}) == 20
 
 
 async def test_refs_keep_growing_past_six_digits(
