@@ -1,11 +1,13 @@
 """`python -m app seed-demo`: default departments, a few users of each role with keys, events."""
 
+import json
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
+from app.core.db import Database
 from app.directory import service as directory
 from app.directory.schemas import ApiKeyCreate, DepartmentCreate, UserCreate
 from app.events import service as events
@@ -93,9 +95,17 @@ async def seed(session: AsyncSession) -> list[str]:
             )
     assert reporter is not None
     policy = await current_policy(session)
+    # Intake runs its own statement; here it joins this one transaction through savepoints.
+    database = Database(
+        async_sessionmaker(
+            bind=await session.connection(),
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+        )
+    )
     for title, description, channel, urgent, involved in EVENTS:
-        event, _created = await events.intake(
-            session,
+        answer = await events.intake(
+            database,
             EventCreate(
                 title=title,
                 description=description,
@@ -107,6 +117,8 @@ async def seed(session: AsyncSession) -> list[str]:
             actor=reporter,
             policy=policy,
             now=utcnow(),
+            claim=None,
         )
-        lines.append(f"event\t{event.ref}\t{event.status}\t{title}")
+        event = json.loads(answer.body)
+        lines.append(f"event\t{event['ref']}\t{event['status']}\t{title}")
     return lines

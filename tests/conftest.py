@@ -14,12 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from asyncpg import Pool
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core import auth
 from app.core.config import Settings
-from app.core.db import make_engine
+from app.core.db import Database, make_engine, make_pool
 from app.core.migrations import upgrade
 from app.directory import service as directory
 from app.directory.schemas import ApiKeyCreate, DepartmentCreate, UserCreate
@@ -119,9 +120,13 @@ def session_maker(connection: AsyncConnection) -> async_sessionmaker[AsyncSessio
     )
 
 
-def build_app(maker: async_sessionmaker[AsyncSession], **settings: Any) -> FastAPI:
+def build_app(
+    maker: async_sessionmaker[AsyncSession], pool: Pool | None = None, **settings: Any
+) -> FastAPI:
+    """The app on the given sessions; with `pool`, the hot paths use it as in production,
+    without, they join the sessions' connection (`Database.connection`)."""
     app = create_app(Settings(DATABASE_URL="postgresql://unused/unused", **settings))
-    app.state.session_maker = maker
+    app.state.db = Database(maker, pool)
     return app
 
 
@@ -137,11 +142,19 @@ async def client(app: FastAPI) -> AsyncGenerator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture(scope="session")
+async def pool(migrated_url: str) -> AsyncGenerator[Pool]:
+    """A real asyncpg pool for the hot paths of the committing apps."""
+    pool = await make_pool(migrated_url, size=4)
+    yield pool
+    await pool.close()
+
+
 @pytest.fixture
-async def committing_client(engine: AsyncEngine) -> AsyncGenerator[httpx.AsyncClient]:
+async def committing_client(engine: AsyncEngine, pool: Pool) -> AsyncGenerator[httpx.AsyncClient]:
     """A client whose requests really commit, for tests that need concurrent connections.
     Such tests clean up what they create."""
-    app = build_app(async_sessionmaker(engine, expire_on_commit=False))
+    app = build_app(async_sessionmaker(engine, expire_on_commit=False), pool)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

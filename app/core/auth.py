@@ -9,15 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
 from app.core.config import get_settings
-from app.core.db import SessionDep
+from app.core.db import Database
 from app.core.errors import Forbidden, Unauthorized
-from app.directory.models import ApiKey, Department, User
 from app.rules.vocabulary import Role
 
 TOKEN_PREFIX = "cle_"
@@ -73,75 +70,77 @@ class PrincipalCache:
 principal_cache = PrincipalCache(get_settings().principal_cache_seconds)
 
 
+# Plain SQL on a pooled connection: this runs on a cache miss of every request path.
+LOAD_SQL = """
+SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.name, u.roles, u.department_id,
+       u.service_account, d.code AS department
+FROM api_key k JOIN app_user u ON u.id = k.user_id
+LEFT JOIN department d ON d.id = u.department_id
+WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND u.active
+"""
+# SKIP LOCKED: when another request is already stamping this key, do not queue on it.
+STAMP_SQL = """
+UPDATE api_key SET last_used_at = $2
+WHERE id = (SELECT id FROM api_key WHERE id = $1 FOR UPDATE SKIP LOCKED)
+"""
+
+
 async def _load_principal(
-    session: AsyncSession, token_hash: str
+    connection: Any, token_hash: str
 ) -> tuple[Principal, datetime | None] | None:
-    row = (
-        await session.execute(
-            sa.select(
-                ApiKey.id,
-                ApiKey.last_used_at,
-                User.id,
-                User.name,
-                User.roles,
-                User.department_id,
-                User.service_account,
-                Department.code,
-            )
-            .join(User, User.id == ApiKey.user_id)
-            .outerjoin(Department, Department.id == User.department_id)
-            .where(ApiKey.token_hash == token_hash, ApiKey.revoked_at.is_(None), User.active)
-        )
-    ).one_or_none()
+    row = await connection.fetchrow(LOAD_SQL, token_hash)
     if row is None:
         return None
-    key_id, last_used, user_id, name, roles, dept_id, service, dept_code = row
     principal = Principal(
-        user_id=user_id,
-        api_key_id=key_id,
-        name=name,
-        roles=frozenset(Role(r) for r in roles),
-        department_id=dept_id,
-        department=dept_code,
-        service_account=service,
+        user_id=row["user_id"],
+        api_key_id=row["key_id"],
+        name=row["name"],
+        roles=frozenset(Role(r) for r in row["roles"]),
+        department_id=row["department_id"],
+        department=row["department"],
+        service_account=row["service_account"],
     )
-    return principal, last_used
+    return principal, row["last_used_at"]
 
 
-async def authenticate(session: AsyncSession, authorization: str) -> Principal:
+async def authenticate(database: Database, authorization: str) -> Principal:
     """The principal behind an `Authorization: Bearer` header; 401 when missing, unknown,
-    revoked or of an inactive user."""
+    revoked or of an inactive user. Cached per process (`PRINCIPAL_CACHE_SECONDS`); the
+    database is asked only on a cache miss and to stamp `last_used_at` once a minute."""
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized()
     token_hash = hash_token(token)
     cached = principal_cache.get(token_hash)
-    if cached is None:
-        cached = await _load_principal(session, token_hash)
-        if cached is None:
-            raise Unauthorized()
-        principal_cache.put(token_hash, *cached)
-    principal, last_used = cached
     now = utcnow()
-    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-        principal_cache.put(token_hash, principal, now)
-        # SKIP LOCKED: when another request is already stamping this key, do not queue on it.
-        locked = (
-            sa.select(ApiKey.id)
-            .where(ApiKey.id == principal.api_key_id)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        await session.execute(sa.update(ApiKey).where(ApiKey.id == locked).values(last_used_at=now))
+    if cached is not None and cached[1] is not None and now - cached[1] <= LAST_USED_RESOLUTION:
+        return cached[0]
+    async with database.connection() as connection:
+        if cached is None:
+            cached = await _load_principal(connection, token_hash)
+            if cached is None:
+                raise Unauthorized()
+        principal, last_used = cached
+        if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+            await connection.execute(STAMP_SQL, principal.api_key_id, now)
+            last_used = now
+    principal_cache.put(token_hash, principal, last_used)
     return principal
 
 
-async def current_principal(request: Request, session: SessionDep) -> Principal:
+def request_principal(request: Request) -> Principal:
+    """The caller, resolved by `TransactionMiddleware` before routing (no dependency
+    machinery on the hot paths); 401 when the request carried no valid API key."""
+    principal: Principal | None = request.state.principal
+    if principal is None:
+        raise request.state.auth_error or Unauthorized()
+    return principal
+
+
+async def current_principal(request: Request) -> Principal:
     """Authenticate the bearer API key; 401 when missing, unknown or revoked."""
-    principal = await authenticate(session, request.headers.get("authorization", ""))
-    request.state.principal = principal
-    return principal
+    return request_principal(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,11 +1,13 @@
 """Engine, session and declarative base: infrastructure only, no business decisions."""
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
+import asyncpg
 import sqlalchemy as sa
 import uuid_utils
 from fastapi import Depends, Request
@@ -64,23 +66,33 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+# JIT off: short OLTP statements only pay its start-up cost. Custom plans always: generic plans
+# of prepared list/report statements were measured 10x slower on skewed filters
+# (bench/README.md); planning short OLTP SQL is cheap.
+SERVER_SETTINGS: dict[str, str] = {
+    "jit": "off",
+    "plan_cache_mode": "force_custom_plan",
+    "application_name": "closed-loop-events",
+}
+
+
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, **kw: Any) -> AsyncEngine:
-    """An asyncpg engine; JIT off because short OLTP statements only pay its start-up cost."""
+    """The SQLAlchemy engine behind the ORM sessions."""
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        # Custom plans always: generic plans of prepared list/report statements were measured
-        # 10x slower on skewed filters (bench/README.md); planning short OLTP SQL is cheap.
-        connect_args={
-            "server_settings": {
-                "jit": "off",
-                "plan_cache_mode": "force_custom_plan",
-                "application_name": "closed-loop-events",
-            }
-        },
+        connect_args={"server_settings": SERVER_SETTINGS},
         **kw,
+    )
+
+
+async def make_pool(url: str, *, size: int) -> "asyncpg.Pool[asyncpg.Record]":
+    """A plain asyncpg pool for the hot paths (intake, get by id, authentication)."""
+    dsn = "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
+    return await asyncpg.create_pool(
+        dsn, min_size=size, max_size=size, server_settings=SERVER_SETTINGS
     )
 
 
@@ -96,10 +108,68 @@ async def driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def get_session(request: Request) -> AsyncGenerator[AsyncSession]:
+class Database:
+    """The two ways into PostgreSQL a request has.
+
+    * `session_maker`: ORM sessions; `TransactionMiddleware` gives each request one session and
+      one transaction, committed before the response is sent.
+    * `connection()`: a plain asyncpg connection for the hot paths, each of which is ONE
+      statement and so its own (autocommit) transaction: no BEGIN/COMMIT round trips, no
+      session, no greenlet bridge. A request uses one of the two, never both for one change.
+
+    Without a pool (the tests bind sessions to one connection in a rolled-back transaction),
+    `connection()` is a session's connection inside a savepoint that is released when the block
+    ends and rolled back when it raises, so a hot statement behaves the same: all or nothing.
+    """
+
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        pool: "asyncpg.Pool[asyncpg.Record] | None" = None,
+    ) -> None:
+        self.session_maker = session_maker
+        self.pool = pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        if self.pool is not None:
+            async with self.pool.acquire() as connection:
+                yield connection
+            return
+        async with self.session_maker() as session:
+            connection = await driver_connection(session)
+            try:
+                yield connection
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+
+
+class RequestSession:
+    """The request's ORM session, opened on first use (hot paths never open one)."""
+
+    __slots__ = ("_maker", "session")
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self._maker = maker
+        self.session: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        if self.session is None:
+            self.session = self._maker()
+        return self.session
+
+
+async def get_session(request: Request) -> AsyncSession:
     """The request's session; its transaction is owned by `TransactionMiddleware`."""
-    session: AsyncSession = request.state.session
-    yield session
+    holder: RequestSession = request.state.session
+    return holder.get()
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -10,16 +10,17 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.auth import authenticate
+from app.core.auth import Principal, authenticate
 from app.core.clock import utcnow
-from app.core.db import driver_connection
+from app.core.db import Database, RequestSession, driver_connection
 from app.core.errors import (
     IdempotencyInFlight,
     IdempotencyKeyReused,
@@ -42,6 +43,9 @@ STORE_SQL = (
     " ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
     " status_code = EXCLUDED.status_code, headers = EXCLUDED.headers, body = EXCLUDED.body,"
     " expires_at = EXCLUDED.expires_at"
+)
+DELETE_EXPIRED_SQL = (
+    "DELETE FROM idempotency_record WHERE scope = $1 AND key = $2 AND expires_at <= now()"
 )
 NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
@@ -86,17 +90,67 @@ async def _send_problem(
     await _send_simple(send, status, body, headers)
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """A keyed POST: the key, scoped to the API key that sent it, and the request's hash."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+    @property
+    def lock_key(self) -> str:
+        return self.scope + ":" + self.key
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+async def stored_response(connection: Any, claim: IdempotencyClaim) -> StoredResponse | None:
+    """The first response stored under the claim's key (None when there is none); 422 when
+    the key was used with another request."""
+    record = await connection.fetchrow(FIND_SQL, claim.scope, claim.key)
+    if record is None:
+        return None
+    if record["request_hash"] != claim.request_hash:
+        raise IdempotencyKeyReused()
+    stored = record["headers"]
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    headers = [(k.encode(), v.encode()) for k, v in stored.items()]
+    return StoredResponse(
+        record["status_code"], [*headers, (b"idempotent-replayed", b"true")], record["body"]
+    )
+
+
+def replay_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The response headers a replay repeats."""
+    return {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in headers
+        if k.decode("latin-1").lower() in REPLAY_HEADERS
+    }
+
+
 class TransactionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
         *,
-        session_maker: Callable[[], async_sessionmaker[AsyncSession]],
+        database: Callable[[], Database],
         max_body_bytes: int,
+        self_idempotent: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
+        """`self_idempotent`: (method, path) of routes that honour `Idempotency-Key` in their
+        own single statement (intake); the claim is handed to them in `request.state`."""
         self.app = app
-        self.session_maker = session_maker
+        self.database = database
         self.max_body_bytes = max_body_bytes
+        self.self_idempotent = self_idempotent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,6 +194,36 @@ class TransactionMiddleware:
                 await _send_problem(send, Unprocessable(NUL_DETAIL), path)
                 return
 
+        database = self.database()
+        # The caller is resolved here, once, before routing: routes read it from the state.
+        principal: Principal | None = None
+        auth_error: Unauthorized | None = None
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            try:
+                principal = await authenticate(database, authorization)
+            except Unauthorized as exc:
+                auth_error = exc
+
+        claim: IdempotencyClaim | None = None
+        key = headers.get("idempotency-key") if method == "POST" else None
+        if key is not None:
+            if not key or len(key) > MAX_KEY_LENGTH:
+                await _send_problem(
+                    send,
+                    Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"),
+                    path,
+                )
+                return
+            if principal is None:  # a revoked key or inactive user gets no stored answer
+                error = auth_error or Unauthorized()
+                await _send_problem(send, error, path, error.headers())
+                return
+            request_hash = hashlib.sha256(
+                method.encode() + b" " + path.encode() + b"\n" + body
+            ).hexdigest()
+            claim = IdempotencyClaim(str(principal.api_key_id), key, request_hash)
+
         replayed = False
 
         async def replay_receive() -> Message:
@@ -149,46 +233,29 @@ class TransactionMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        session = self.session_maker()()
-        scope.setdefault("state", {})["session"] = session
+        holder = RequestSession(database.session_maker)
+        state = scope.setdefault("state", {})
+        state.update(session=holder, principal=principal, auth_error=auth_error, idempotency=None)
+        if claim is not None and (method, path) in self.self_idempotent:
+            state["idempotency"] = claim
+            claim = None
         try:
-            await self._handle(scope, replay_receive, send, session, headers, body)
+            await self._handle(scope, replay_receive, send, holder, claim)
         finally:
-            await session.close()
+            if holder.session is not None:
+                await holder.session.close()
 
     async def _handle(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        session: AsyncSession,
-        headers: dict[str, str],
-        body: bytes,
+        holder: RequestSession,
+        claim: IdempotencyClaim | None,
     ) -> None:
         path: str = scope["path"]
-        key = headers.get("idempotency-key") if scope["method"] == "POST" else None
-        key_scope = request_hash = None
-        if key is not None:
-            if not key or len(key) > MAX_KEY_LENGTH:
-                await _send_problem(
-                    send,
-                    Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"),
-                    path,
-                )
-                return
-            # Authenticate before replaying: a revoked key or inactive user gets no stored answer.
-            try:
-                principal = await authenticate(session, headers.get("authorization", ""))
-            except Unauthorized as exc:
-                await session.rollback()
-                await _send_problem(send, exc, path, exc.headers())
-                return
-            key_scope = str(principal.api_key_id)
-            request_hash = hashlib.sha256(
-                scope["method"].encode() + b" " + path.encode() + b"\n" + body
-            ).hexdigest()
-            if await self._replay(session, send, key_scope, key, request_hash, path):
-                return
+        if claim is not None and await self._replay(holder.get(), send, claim, path):
+            return
 
         start: Message | None = None
         parts: list[bytes] = []
@@ -208,7 +275,7 @@ class TransactionMiddleware:
             if message.get("more_body", False):
                 # A streamed response (e.g. CSV export): finish the transaction, then stream.
                 streaming = True
-                await self._finish(session, start["status"])
+                await self._finish(holder.session, start["status"])
                 await send(start)
                 await send(
                     {"type": "http.response.body", "body": b"".join(parts), "more_body": True}
@@ -220,31 +287,27 @@ class TransactionMiddleware:
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            await session.rollback()
+            if holder.session is not None:
+                await holder.session.rollback()
             raise
         if streaming or start is None:
             return
         status: int = start["status"]
         payload = b"".join(parts)
-        if key is not None and status < 400 and key_scope and request_hash:
-            stored = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in start["headers"]
-                if k.decode("latin-1").lower() in REPLAY_HEADERS
-            }
-            connection = await driver_connection(session)
+        if claim is not None and status < 400:
+            connection = await driver_connection(holder.get())
             await connection.execute(
                 STORE_SQL,
-                key_scope,
-                key,
-                request_hash,
+                claim.scope,
+                claim.key,
+                claim.request_hash,
                 status,
-                json.dumps(stored),
+                json.dumps(replay_headers(start["headers"])),
                 payload,
                 utcnow() + IDEMPOTENCY_TTL,
             )
         try:
-            await self._finish(session, status)
+            await self._finish(holder.session, status)
         except Exception:
             log.exception("commit_failed", path=path)
             body_500 = json.dumps(
@@ -263,8 +326,8 @@ class TransactionMiddleware:
         await send(start)
         await send({"type": "http.response.body", "body": payload})
 
-    async def _finish(self, session: AsyncSession, status: int) -> None:
-        if not session.in_transaction():
+    async def _finish(self, session: AsyncSession | None, status: int) -> None:
+        if session is None or not session.in_transaction():
             return
         if status < 400:
             await session.commit()
@@ -272,38 +335,25 @@ class TransactionMiddleware:
             await session.rollback()
 
     async def _replay(
-        self,
-        session: AsyncSession,
-        send: Send,
-        key_scope: str,
-        key: str,
-        request_hash: str,
-        path: str,
+        self, session: AsyncSession, send: Send, claim: IdempotencyClaim, path: str
     ) -> bool:
         """Answer from a stored first response; True when the request was answered here."""
         connection = await driver_connection(session)
-        locked = await connection.fetchval(LOCK_SQL, key_scope + ":" + key)
+        locked = await connection.fetchval(LOCK_SQL, claim.lock_key)
         if not locked:
             await session.rollback()
             await _send_problem(send, IdempotencyInFlight(), path)
             return True
         # A second statement on purpose: its snapshot is taken after the lock is held, so it
         # sees a record the previous holder committed just before releasing the lock.
-        record = await connection.fetchrow(FIND_SQL, key_scope, key)
-        if record is None:
+        try:
+            stored = await stored_response(connection, claim)
+        except IdempotencyKeyReused as exc:
+            await session.rollback()
+            await _send_problem(send, exc, path)
+            return True
+        if stored is None:
             return False
         await session.rollback()
-        if record["request_hash"] != request_hash:
-            await _send_problem(send, IdempotencyKeyReused(), path)
-            return True
-        stored = record["headers"]  # the dialect's jsonb codec decodes; plain asyncpg would not
-        if isinstance(stored, str):
-            stored = json.loads(stored)
-        stored_headers = [(k.encode(), v.encode()) for k, v in stored.items()]
-        await _send_simple(
-            send,
-            record["status_code"],
-            record["body"],
-            [*stored_headers, (b"idempotent-replayed", b"true")],
-        )
+        await _send_simple(send, stored.status, stored.body, stored.headers)
         return True

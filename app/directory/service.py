@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal, hash_token, new_token, principal_cache
 from app.core.clock import utcnow
+from app.core.db import Database
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.directory.models import ApiKey, Department, User
 from app.directory.schemas import (
@@ -211,17 +212,28 @@ async def me(session: AsyncSession, principal: Principal) -> UserRead:
     return await get_user(session, principal.user_id)
 
 
+CODES_TTL = 5.0
+
+
 class _CodeCache:
     codes: frozenset[str] | None = None
     loaded_at: float = 0.0
 
 
-async def department_codes_cached(session: AsyncSession, ttl: float = 5.0) -> frozenset[str]:
+async def department_codes_cached(session: AsyncSession, ttl: float = CODES_TTL) -> frozenset[str]:
     """Known department codes, cached a few seconds per process (hot path: intake)."""
     if _CodeCache.codes is None or time.monotonic() - _CodeCache.loaded_at > ttl:
         _CodeCache.codes = frozenset(await known_department_codes(session))
         _CodeCache.loaded_at = time.monotonic()
     return _CodeCache.codes
+
+
+async def department_codes_in(database: Database) -> frozenset[str]:
+    """`department_codes_cached` for the hot paths: a session only when the cache is cold."""
+    if _CodeCache.codes is not None and time.monotonic() - _CodeCache.loaded_at <= CODES_TTL:
+        return _CodeCache.codes
+    async with database.session_maker() as session:
+        return await department_codes_cached(session)
 
 
 def invalidate_department_codes() -> None:

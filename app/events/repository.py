@@ -1,5 +1,6 @@
 """SQL for the event aggregate (SQLAlchemy Core on the hot paths: intake, get, list)."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -90,61 +91,99 @@ def id_or_ref_clause(id_or_ref: str) -> sa.ColumnElement[bool]:
 
 
 EVENT_COLUMNS: Final = tuple(c.name for c in event_table.columns)
-_INTAKE_COLUMNS: Final = (
-    "id",
-    "status",
-    "title",
-    "description",
-    "channel",
-    "occurred_at",
-    "reported_at",
-    "urgent",
-    "reporter_name",
-    "reporter_email",
-    "reporter_phone",
-    "reporter_external_id",
-    "created_by",
-    "external_system",
-    "external_id",
-    "involved_departments",
-    "involved_people",
-    "recurrence_of",
-    "intake_department",
-    "cooperating_departments",
-    "plan_discussed_with",
-    "respond_by",
-    "version",
-    "created_at",
-    "updated_at",
+# The columns intake writes, with their SQL types: the parameters of an INSERT ... SELECT are
+# typed explicitly (tests/api/test_intake.py checks these against the catalog).
+INTAKE_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("status", "varchar"),
+    ("title", "varchar"),
+    ("description", "text"),
+    ("channel", "varchar"),
+    ("occurred_at", "timestamptz"),
+    ("reported_at", "timestamptz"),
+    ("urgent", "boolean"),
+    ("reporter_name", "varchar"),
+    ("reporter_email", "varchar"),
+    ("reporter_phone", "varchar"),
+    ("reporter_external_id", "varchar"),
+    ("created_by", "uuid"),
+    ("external_system", "varchar"),
+    ("external_id", "varchar"),
+    ("involved_departments", "varchar[]"),
+    ("involved_people", "varchar[]"),
+    ("recurrence_of", "uuid"),
+    ("intake_department", "varchar"),
+    ("cooperating_departments", "varchar[]"),
+    ("plan_discussed_with", "varchar[]"),
+    ("respond_by", "timestamptz"),
+    ("version", "integer"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("ref", "varchar"),
 )
-_N = len(_INTAKE_COLUMNS)
-# Intake is the hottest write: one prepared statement (data-modifying CTEs) inserts the event,
-# its first timeline entry and its outbox messages in a single round trip. It is plain SQL
-# run on the request's own connection and transaction, because building the equivalent
-# SQLAlchemy construct per request cost more CPU than everything else in the request.
+_N = len(INTAKE_COLUMNS)
+_P = {
+    name: f"${_N + i}"
+    for i, name in enumerate(
+        (
+            "lock",
+            "scope",
+            "key",
+            "hash",
+            "headers",
+            "body",
+            "expires",
+            "tl_id",
+            "at",
+            "actor",
+            "action",
+            "after",
+            "prev_hash",
+            "tl_hash",
+            "ob_ids",
+            "ob_types",
+            "ob_payloads",
+        ),
+        start=1,
+    )
+}
+# Intake is the hottest write, so it is ONE prepared statement, run on its own (autocommit):
+# the Idempotency-Key's advisory lock (not taken: nothing is written, the caller answers 409),
+# the key's stored first response, the event, its first timeline entry and its outbox
+# messages. A key already stored or an external_ref already known makes the statement fail on
+# that unique index, so nothing at all is written and the caller takes the slow path.
 INTAKE_SQL: Final = f"""
-WITH ev AS (
-    INSERT INTO event ({", ".join(_INTAKE_COLUMNS)}, ref)
-    VALUES ({", ".join(f"${n}" for n in range(1, _N + 1))},
-            'EV-' || ${_N + 1}::text || '-' ||
-            (SELECT lpad(v::text, greatest(6, length(v::text)), '0')
-             FROM nextval('event_ref_seq') AS v))
-    ON CONFLICT (external_system, external_id) WHERE external_system IS NOT NULL DO NOTHING
-    RETURNING *
+WITH lk AS (
+    SELECT CASE WHEN {_P["lock"]}::text IS NULL THEN true
+                ELSE pg_try_advisory_xact_lock(hashtextextended({_P["lock"]}::text, 0)) END AS ok
+), idem AS (
+    INSERT INTO idempotency_record (scope, key, request_hash, status_code, headers, body,
+                                    expires_at)
+    SELECT {_P["scope"]}::varchar, {_P["key"]}::varchar, {_P["hash"]}::varchar, 201,
+           {_P["headers"]}::jsonb, {_P["body"]}::bytea, {_P["expires"]}::timestamptz
+    FROM lk WHERE lk.ok AND {_P["key"]}::varchar IS NOT NULL
+), ev AS (
+    INSERT INTO event ({", ".join(c for c, _ in INTAKE_COLUMNS)})
+    SELECT {", ".join(f"${n}::{t}" for n, (_, t) in enumerate(INTAKE_COLUMNS, start=1))}
+    FROM lk WHERE lk.ok
+    RETURNING id
 ), tl AS (
     INSERT INTO timeline_entry (id, event_id, seq, at, actor_id, action, before, after, note,
                                 prev_hash, hash)
-    SELECT ${_N + 2}, ev.id, 1, ${_N + 3}, ${_N + 4}, ${_N + 5}, NULL, ${_N + 6}::jsonb, NULL,
-           ${_N + 7}, ${_N + 8}
+    SELECT {_P["tl_id"]}::uuid, ev.id, 1, {_P["at"]}::timestamptz, {_P["actor"]}::uuid,
+           {_P["action"]}::varchar, NULL, {_P["after"]}::jsonb, NULL,
+           {_P["prev_hash"]}::varchar, {_P["tl_hash"]}::varchar
     FROM ev
 ), ob AS (
     INSERT INTO outbox_message (id, type, event_id, payload, created_at)
-    SELECT m.id, m.type, ev.id, m.payload, ${_N + 3}
-    FROM ev, unnest(${_N + 9}::uuid[], ${_N + 10}::varchar[], ${_N + 11}::jsonb[])
-         AS m(id, type, payload)
+    SELECT m.id, m.type, ev.id, m.payload, {_P["at"]}::timestamptz
+    FROM ev, unnest({_P["ob_ids"]}::uuid[], {_P["ob_types"]}::varchar[],
+                    {_P["ob_payloads"]}::jsonb[]) AS m(id, type, payload)
 )
-SELECT {", ".join(EVENT_COLUMNS)} FROM ev
+SELECT ok FROM lk
 """
+IDEMPOTENCY_CONFLICT: Final = "pk_idempotency_record"
+EXTERNAL_REF_CONFLICT: Final = "uq_event_external_ref"
 _JSONB_COLUMNS: Final = ("impact", "grading", "routing")
 
 
@@ -156,23 +195,42 @@ def _decode(record: Any) -> dict[str, Any]:
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFirstResponse:
+    """What an `Idempotency-Key` stores with the intake (the response, sent as it is)."""
+
+    scope: str
+    key: str
+    request_hash: str
+    headers: Mapping[str, str]
+    body: bytes
+    expires_at: datetime
+
+
 async def insert_event(
-    session: AsyncSession,
+    connection: Any,
     *,
     values: Mapping[str, Any],
     timeline: Mapping[str, Any],
     outbox: Sequence[Mapping[str, Any]],
-    ref_year: int,
-) -> dict[str, Any] | None:
-    """Insert the event, its first timeline entry and outbox messages in ONE statement.
+    stored: StoredFirstResponse | None,
+) -> bool:
+    """Insert the event, its first timeline entry, its outbox messages and the key's stored
+    response in ONE statement; False when the key is held by a request still running.
 
-    With an `external_ref` already known the insert does nothing and None is returned (the
-    caller then reads that event)."""
-    connection = await driver_connection(session)
-    record = await connection.fetchrow(
+    Raises asyncpg's UniqueViolationError (`constraint_name` IDEMPOTENCY_CONFLICT or
+    EXTERNAL_REF_CONFLICT) when the key or the external_ref is already known; nothing is
+    written then."""
+    ok: bool = await connection.fetchval(
         INTAKE_SQL,
-        *(values[c] for c in _INTAKE_COLUMNS),
-        str(ref_year),
+        *(values[c] for c, _ in INTAKE_COLUMNS),
+        None if stored is None else stored.scope + ":" + stored.key,
+        None if stored is None else stored.scope,
+        None if stored is None else stored.key,
+        None if stored is None else stored.request_hash,
+        None if stored is None else json.dumps(dict(stored.headers)),
+        None if stored is None else stored.body,
+        None if stored is None else stored.expires_at,
         timeline["id"],
         timeline["at"],
         timeline["actor_id"],
@@ -184,22 +242,47 @@ async def insert_event(
         [m["type"] for m in outbox],
         [json.dumps(m["payload"]) for m in outbox],
     )
-    return None if record is None else _decode(record)
+    return ok
 
 
-async def by_external_ref(
-    session: AsyncSession, system: str, external_id: str
-) -> sa.RowMapping | None:
-    return (
-        (
-            await session.execute(
-                sa.select(event_table, _steps_json).where(
-                    Event.external_system == system, Event.external_id == external_id
-                )
-            )
-        )
-        .mappings()
-        .one_or_none()
+EVENT_REF_BLOCK: Final = 20
+
+
+class RefNumbers:
+    """Event reference numbers (`EV-2026-000123`), taken from `event_ref_seq` a block at a
+    time so that intake knows its ref before its single statement runs. Refs stay unique and
+    increase within a process; across workers they interleave, and a restart leaves a gap."""
+
+    def __init__(self, block: int = EVENT_REF_BLOCK) -> None:
+        self.block = block
+        self._numbers: list[int] = []
+        self._lock = asyncio.Lock()
+
+    async def next(self, connection_source: Any) -> int:
+        if not self._numbers:
+            async with self._lock:
+                if not self._numbers:
+                    async with connection_source() as connection:
+                        rows = await connection.fetch(
+                            "SELECT nextval('event_ref_seq') FROM generate_series(1, $1)",
+                            self.block,
+                        )
+                    self._numbers = sorted((r[0] for r in rows), reverse=True)
+        return self._numbers.pop()
+
+
+ref_numbers = RefNumbers()
+
+
+def format_ref(year: int, number: int) -> str:
+    return f"EV-{year}-{number:06d}"
+
+
+async def event_id_by_external_ref(connection: Any, system: str, external_id: str) -> Any:
+    return await connection.fetchval(
+        "SELECT id FROM event WHERE external_system = $1 AND external_id = $2",
+        system,
+        external_id,
     )
 
 
@@ -224,7 +307,7 @@ GET_BY_REF_SQL: Final = _GET_SQL.format(match="e.ref = $1::varchar")
 
 
 async def get_visible(
-    session: AsyncSession, id_or_ref: str, principal: Principal
+    connection: Any, id_or_ref: str, principal: Principal
 ) -> dict[str, Any] | None:
     """One event row (with its plan steps), or None if absent or not visible."""
     try:
@@ -232,7 +315,6 @@ async def get_visible(
         sql = GET_BY_ID_SQL
     except ValueError:
         key, sql = id_or_ref.upper(), GET_BY_REF_SQL
-    connection = await driver_connection(session)
     record = await connection.fetchrow(
         sql,
         key,
@@ -247,6 +329,13 @@ async def get_visible(
     if isinstance(row["steps"], str):
         row["steps"] = json.loads(row["steps"])
     return row
+
+
+async def visible_row(
+    session: AsyncSession, id_or_ref: str, principal: Principal
+) -> dict[str, Any] | None:
+    """`get_visible` inside a session's transaction."""
+    return await get_visible(await driver_connection(session), id_or_ref, principal)
 
 
 async def lock_visible(session: AsyncSession, id_or_ref: str, principal: Principal) -> Event | None:

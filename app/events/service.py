@@ -1,22 +1,40 @@
 """Intake and reading of events (R3.1, R7.1). Services never commit; the request does."""
 
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
-from app.core.db import uuid7
-from app.core.errors import Conflict, GateNotMet, NotFound, Unprocessable
+from app.core.db import Database, uuid7
+from app.core.errors import Conflict, GateNotMet, IdempotencyInFlight, NotFound, Unprocessable
 from app.core.pagination import Cursor, decode_cursor, encode_cursor
-from app.directory.service import department_codes_cached
+from app.core.transaction import (
+    DELETE_EXPIRED_SQL,
+    IDEMPOTENCY_TTL,
+    STORE_SQL,
+    IdempotencyClaim,
+    stored_response,
+)
+from app.directory.service import department_codes_cached, department_codes_in
 from app.events import repository, timeline
 from app.events.models import Event
 from app.events.repository import EventFilter
-from app.events.schemas import EventCreate, EventDetail, EventPage, TimelineEntryRead, TimelineRead
-from app.events.views import event_detail, event_read
+from app.events.schemas import (
+    EventCreate,
+    EventDetail,
+    EventPage,
+    ExternalRef,
+    TimelineEntryRead,
+    TimelineRead,
+)
+from app.events.views import event_detail, event_headers, event_read
 from app.outbox.writer import message
 from app.rules import deadlines
 from app.rules.lifecycle import EventSnapshot, gate
@@ -27,7 +45,11 @@ from app.rules.vocabulary import Status
 
 async def check_departments(session: AsyncSession, codes: list[str], field: str) -> None:
     """Unknown department codes are a 422 naming each one."""
-    unknown = [c for c in codes if c not in await department_codes_cached(session)]
+    _unknown_departments(codes, await department_codes_cached(session), field)
+
+
+def _unknown_departments(codes: list[str], known: frozenset[str], field: str) -> None:
+    unknown = [c for c in codes if c not in known]
     if unknown:
         raise Unprocessable(
             f"Unknown department code(s): {', '.join(unknown)}",
@@ -37,9 +59,13 @@ async def check_departments(session: AsyncSession, codes: list[str], field: str)
 
 async def check_event_exists(session: AsyncSession, event_id: uuid.UUID, field: str) -> None:
     if await session.scalar(sa.select(Event.id).where(Event.id == event_id)) is None:
-        raise Unprocessable(
-            f"No event {event_id}", errors=[{"field": field, "message": "unknown event"}]
-        )
+        raise _unknown_event(event_id, field)
+
+
+def _unknown_event(event_id: uuid.UUID, field: str) -> Unprocessable:
+    return Unprocessable(
+        f"No event {event_id}", errors=[{"field": field, "message": "unknown event"}]
+    )
 
 
 def _intake_gate(data: EventCreate, policy: Policy) -> None:
@@ -60,20 +86,55 @@ def _intake_gate(data: EventCreate, policy: Policy) -> None:
         raise GateNotMet(missing, "The reporter needs a name and an email, phone or external id")
 
 
+@dataclass(frozen=True, slots=True)
+class IntakeAnswer:
+    """The response to an intake, rendered once: it is what an `Idempotency-Key` stores."""
+
+    status: int  # 201 created, 200 the external_ref is known, or a replayed first response
+    headers: dict[str, str]
+    body: bytes
+
+
+def _answer(event: EventDetail, status: int) -> IntakeAnswer:
+    headers = {"content-type": "application/json", **event_headers(event.id, event.version)}
+    return IntakeAnswer(status, headers, _EVENT_JSON.dump_json(event))
+
+
+_EVENT_JSON = TypeAdapter(EventDetail)
+
+
 async def intake(
-    session: AsyncSession, data: EventCreate, *, actor: Principal, policy: Policy, now: datetime
-) -> tuple[EventDetail, bool]:
-    """Take in an event (R3.1); returns (event, created). A known external_ref returns it."""
+    database: Database,
+    data: EventCreate,
+    *,
+    actor: Principal,
+    policy: Policy,
+    now: datetime,
+    claim: IdempotencyClaim | None,
+) -> IntakeAnswer:
+    """Take in an event (R3.1) in one statement; a known external_ref returns that event (200).
+
+    The hottest write path: no session, no transaction round trips. The event, its first
+    timeline entry (R7.1), its outbox messages and the `Idempotency-Key`'s stored response are
+    written by one statement on a pooled connection, so they commit together or not at all."""
     _intake_gate(data, policy)
     if data.involved_departments:
-        await check_departments(session, data.involved_departments, "involved_departments")
+        known = await department_codes_in(database)
+        _unknown_departments(data.involved_departments, known, "involved_departments")
     if data.recurrence_of is not None:
-        await check_event_exists(session, data.recurrence_of, "recurrence_of")
+        async with database.connection() as connection:
+            found = await connection.fetchval(
+                "SELECT true FROM event WHERE id = $1", data.recurrence_of
+            )
+        if not found:
+            raise _unknown_event(data.recurrence_of, "recurrence_of")
 
     event_id = uuid7()
     respond_by = deadlines.respond_by(now, urgent=data.urgent, policy=policy)
+    ref = repository.format_ref(now.year, await repository.ref_numbers.next(database.connection))
     values: dict[str, Any] = {
         "id": event_id,
+        "ref": ref,
         "status": Status.REPORTED,
         "title": data.title,
         "description": data.description,
@@ -134,26 +195,86 @@ async def intake(
             )
         )
 
-    row = await repository.insert_event(
-        session, values=values, timeline=entry, outbox=outbox, ref_year=now.year
-    )
-    if row is not None:
-        return event_detail(row, steps=[]), True
-    assert data.external_ref is not None
-    existing = await repository.by_external_ref(
-        session, data.external_ref.system, data.external_ref.id
-    )
-    if existing is None:  # pragma: no cover - the conflicting row always exists after the insert
-        raise Conflict("external_ref conflict")
-    visible = await repository.get_visible(session, str(existing["id"]), actor)
-    if visible is None:
-        raise Conflict("This external_ref is already used by an event you cannot see")
-    return event_detail(visible), False
+    # The response is known before the insert: every column comes from here (the rest are
+    # NULL), so the stored first response can be written by the same statement.
+    answer = _answer(event_detail(dict.fromkeys(repository.EVENT_COLUMNS) | values, steps=[]), 201)
+    stored = None
+    if claim is not None:
+        stored = repository.StoredFirstResponse(
+            claim.scope,
+            claim.key,
+            claim.request_hash,
+            answer.headers,
+            answer.body,
+            now + IDEMPOTENCY_TTL,
+        )
+    for attempt in range(2):
+        try:
+            async with database.connection() as connection:
+                locked = await repository.insert_event(
+                    connection, values=values, timeline=entry, outbox=outbox, stored=stored
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if claim is not None:
+                replay = await _replay(database, claim)
+                if replay is not None:
+                    return replay
+            if exc.constraint_name == repository.EXTERNAL_REF_CONFLICT and data.external_ref:
+                return await _known_external_ref(database, data.external_ref, actor, claim, now)
+            if exc.constraint_name == repository.IDEMPOTENCY_CONFLICT and attempt == 0:
+                continue  # the key's record had expired; `_replay` deleted it
+            raise
+        if not locked:
+            raise IdempotencyInFlight()
+        return answer
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def get(session: AsyncSession, id_or_ref: str, *, actor: Principal) -> EventDetail:
+async def _replay(database: Database, claim: IdempotencyClaim) -> IntakeAnswer | None:
+    """The key's stored first response (422 if it was for another request); None when there
+    is none, after deleting the key's expired record if it was that."""
+    async with database.connection() as connection:
+        stored = await stored_response(connection, claim)
+        if stored is None:
+            await connection.execute(DELETE_EXPIRED_SQL, claim.scope, claim.key)
+            return None
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in stored.headers}
+    return IntakeAnswer(stored.status, headers, stored.body)
+
+
+async def _known_external_ref(
+    database: Database,
+    ref: ExternalRef,
+    actor: Principal,
+    claim: IdempotencyClaim | None,
+    now: datetime,
+) -> IntakeAnswer:
+    """product.md section 4: a known external_ref answers 200 with that event, never a copy."""
+    async with database.connection() as connection:
+        event_id = await repository.event_id_by_external_ref(connection, ref.system, ref.id)
+        row = await repository.get_visible(connection, str(event_id), actor)
+        if row is None:
+            raise Conflict("This external_ref is already used by an event you cannot see")
+        answer = _answer(event_detail(row), 200)
+        if claim is not None:
+            # ON CONFLICT: a concurrent request with the same key stored first; both answers
+            # are this same event.
+            await connection.execute(
+                STORE_SQL,
+                claim.scope,
+                claim.key,
+                claim.request_hash,
+                answer.status,
+                json.dumps(answer.headers),
+                answer.body,
+                now + IDEMPOTENCY_TTL,
+            )
+    return answer
+
+
+async def get(connection: Any, id_or_ref: str, *, actor: Principal) -> EventDetail:
     """One event by UUID or ref; 404 when absent or not visible (no existence leak)."""
-    row = await repository.get_visible(session, id_or_ref, actor)
+    row = await repository.get_visible(connection, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
     return event_detail(row)
@@ -181,7 +302,7 @@ async def list_events(
 
 async def read_timeline(session: AsyncSession, id_or_ref: str, *, actor: Principal) -> TimelineRead:
     """The append-only timeline with a check of its hash chain (R7.1)."""
-    row = await repository.get_visible(session, id_or_ref, actor)
+    row = await repository.visible_row(session, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
     entries = await timeline.entries(session, row["id"])

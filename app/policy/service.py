@@ -11,7 +11,7 @@ from fastapi import Depends
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import SessionDep
+from app.core.db import Database, SessionDep
 from app.core.errors import AppError, NotFound
 from app.directory.service import department_codes_cached, known_department_codes
 from app.policy.models import PolicyVersion
@@ -70,10 +70,17 @@ async def ensure_default_policy(session: AsyncSession) -> None:
     )
 
 
-async def current_policy(session: AsyncSession) -> Policy:
-    """The policy in force (highest version), cached for a few seconds per process."""
+def _cached() -> Policy | None:
     if _cache.policy is not None and time.monotonic() - _cache.loaded_at < CACHE_SECONDS:
         return _cache.policy
+    return None
+
+
+async def current_policy(session: AsyncSession) -> Policy:
+    """The policy in force (highest version), cached for a few seconds per process."""
+    cached = _cached()
+    if cached is not None:
+        return cached
     row = (
         await session.execute(
             sa.select(PolicyVersion.version, PolicyVersion.document)
@@ -202,6 +209,16 @@ def evaluate(policy: Policy, data: EvaluateRequest, *, now: datetime) -> Evaluat
             policy,
         ),
     )
+
+
+async def policy_in_force(database: Database) -> Policy:
+    """`current_policy` for the hot paths, which have no request session: one is opened only
+    when the cache is cold."""
+    cached = _cached()
+    if cached is not None:
+        return cached
+    async with database.session_maker() as session, session.begin():
+        return await current_policy(session)
 
 
 async def _policy_dep(session: SessionDep) -> Policy:

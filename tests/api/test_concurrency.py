@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import sqlalchemy as sa
+from asyncpg import Pool
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -52,9 +53,9 @@ class Committed:
 
 
 @pytest.fixture
-async def committed(engine: AsyncEngine) -> AsyncGenerator[Committed]:
+async def committed(engine: AsyncEngine, pool: Pool) -> AsyncGenerator[Committed]:
     maker = async_sessionmaker(engine, expire_on_commit=False)
-    world = Committed(maker=maker, app=build_app(maker))
+    world = Committed(maker=maker, app=build_app(maker, pool))
     try:
         yield world
     finally:

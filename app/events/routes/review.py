@@ -62,7 +62,7 @@ async def list_actions(
     event_id: EventRef, session: SessionDep, actor: CurrentPrincipal
 ) -> list[ActionRead]:
     """The event's improvement actions and their verification."""
-    row = await repository.get_visible(session, event_id, actor)
+    row = await repository.visible_row(session, event_id, actor)
     if row is None:
         raise NotFound(f"No event {event_id}")
     return await review.list_actions(session, row["id"])

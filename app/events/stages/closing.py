@@ -117,7 +117,7 @@ async def read_checklist(
     session: AsyncSession, id_or_ref: str, *, actor: Principal, policy: Policy
 ) -> ChecklistRead:
     """Every gate of the event's path with done or missing, so a UI needs no rules of its own."""
-    row = await repository.get_visible(session, id_or_ref, actor)
+    row = await repository.visible_row(session, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
     event = await session.get(Event, row["id"])

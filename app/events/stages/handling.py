@@ -10,7 +10,7 @@ from app.core.auth import Principal
 from app.core.db import uuid7
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.events.models import EventNote, PlanStep
-from app.events.repository import get_visible
+from app.events.repository import visible_row
 from app.events.schemas import EventDetail, NoteIn, NoteRead, PlanIn, ResolutionIn, StepUpdate
 from app.events.stages.common import open_stage, user_department
 from app.rules import deadlines
@@ -173,7 +173,7 @@ async def add_note(
 
 async def list_notes(session: AsyncSession, id_or_ref: str, *, actor: Principal) -> list[NoteRead]:
     """Notes of an event; reporters and integrations see only those meant for the reporter."""
-    row = await get_visible(session, id_or_ref, actor)
+    row = await visible_row(session, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
     staff = sees_internal_records(actor.roles)
