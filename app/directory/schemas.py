@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 
-from app.core.schemas import DeptCode, RequestModel, ResponseModel, ShortText
+from app.core.schemas import DeptCode, EmailAddress, RequestModel, ResponseModel, ShortText
 from app.rules.vocabulary import Role
 
 Roles = Annotated[list[Role], Field(min_length=1, max_length=7)]
@@ -37,14 +37,14 @@ class DepartmentRead(ResponseModel):
 
 class UserCreate(RequestModel):
     name: ShortText
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    email: EmailAddress | None = None
     department: DeptCode | None = None
     roles: Roles
 
 
 class UserUpdate(RequestModel):
     name: ShortText | None = None
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    email: EmailAddress | None = None
     department: DeptCode | None = None
     roles: Roles | None = None
     active: bool | None = None

@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import Field, model_validator
 
 from app.core.schemas import (
     AwareDatetime,
     DeptCode,
+    EmailAddress,
     LongText,
     Note,
     RequestModel,
@@ -24,7 +25,7 @@ Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
 
 class ReporterIn(RequestModel):
     name: ShortText
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    email: EmailAddress | None = None
     phone: (
         Annotated[str, Field(min_length=3, max_length=50, pattern=r"^[0-9+()\-. /]+$")] | None
     ) = None
