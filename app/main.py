@@ -17,6 +17,7 @@ from app.core.transaction import TransactionMiddleware
 from app.directory.routes import router as directory_router
 from app.events.routes import assessment, closing, feedback, handling, intake, review
 from app.events.routes.read import router as read_router
+from app.kpis.routes import router as kpis_router
 from app.ops.routes import router as ops_router
 from app.policy.routes import router as policy_router
 from app.policy.service import ensure_default_policy
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         feedback.surveys,
         review.router,
         closing.router,
+        kpis_router,
     )
     for router in routers:
         app.include_router(router)

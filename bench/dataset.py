@@ -12,6 +12,7 @@ What it holds (all categories, subcategories, severities, channels, departments)
   an external_ref; 3 % urgent (50 % of emergencies)
 - timeline_entry: one row per transition reached (1..9 per event, about 7 on average)
 - plan_step: two steps per event that got to `in_progress` or beyond
+- satisfaction: one per closed event (8 % unreachable, the rest scored 1..5, mostly 4 and 5)
 
 Secondary indexes of event and timeline_entry are dropped before the bulk insert and recreated
 after it (same definitions, read from the catalog), then VACUUM ANALYZE and a CHECKPOINT.
@@ -96,7 +97,7 @@ WITH base AS (
     bench.u(i, $3*100+14) AS u_t5, bench.u(i, $3*100+15) AS u_t6,
     bench.u(i, $3*100+16) AS u_txt, bench.u(i, $3*100+17) AS u_rep,
     bench.u(i, $3*100+18) AS u_ext, bench.u(i, $3*100+19) AS u_asg,
-    bench.u(i, $3*100+20) AS u_cre
+    bench.u(i, $3*100+20) AS u_cre, bench.u(i, $3*100+21) AS u_sat
   FROM generate_series($4::bigint, $5::bigint) AS i
   OFFSET 0
 ), s1 AS (
@@ -184,7 +185,7 @@ INSERT INTO event (
   cooperating_departments, routing, assignee_id, plan_discussed_with, resolution_result,
   resolution_measures, respond_by, resolve_by, feedback_by, review_by, classified_at,
   assigned_at, resolved_at, feedback_at, reviewed_at, closed_at, cancelled_at, cancel_reason,
-  duplicate_of, version, created_at, updated_at)
+  duplicate_of, satisfaction_score, satisfaction_unreachable, version, created_at, updated_at)
 SELECT
   (lpad(to_hex(floor(extract(epoch FROM s.created_at) * 1000)::bigint), 12, '0') || '7'
     || substr(md5($3 || '-' || s.i), 1, 19))::uuid,
@@ -261,6 +262,9 @@ SELECT
   CASE WHEN s.status = 'cancelled' THEN LEAST(s.cancelled_at0, $1) END,
   CASE WHEN s.status = 'cancelled' THEN 'Duplicate or withdrawn by the reporter' END,
   NULL,
+  CASE WHEN s.status = 'closed' AND s.u_sat >= .08 THEN
+    width_bucket(s.u_sat, ARRAY[.08, .14, .22, .40, .72]::float8[]) END,
+  CASE WHEN s.status = 'closed' THEN s.u_sat < .08 END,
   s.stage + CASE WHEN s.status = 'cancelled' THEN 1 ELSE 0 END,
   s.created_at,
   LEAST($1, GREATEST(s.created_at,
@@ -349,6 +353,20 @@ WHERE e.created_at >= $1 AND e.created_at < $2
   AND e.assignee_id IS NOT NULL AND e.status <> 'cancelled' AND ({STAGE_SQL}) >= 4
 """
 
+SATISFACTION = """
+INSERT INTO satisfaction (id, event_id, score, comment, unreachable, attempts, source,
+                          recorded_by, created_at)
+SELECT
+  (substr(replace(e.id::text, '-', ''), 1, 12) || '7'
+    || substr(md5('sat' || e.id::text), 1, 19))::uuid,
+  e.id, e.satisfaction_score, NULL, e.satisfaction_unreachable,
+  CASE WHEN e.satisfaction_unreachable THEN 3 ELSE 1 END,
+  CASE WHEN e.satisfaction_score % 2 = 0 THEN 'survey' ELSE 'desk' END,
+  NULL, e.closed_at - interval '1 hour'
+FROM event e
+WHERE e.created_at >= $1 AND e.created_at < $2 AND e.satisfaction_unreachable IS NOT NULL
+"""
+
 SECONDARY = """
 SELECT c.conname AS name, 'constraint' AS kind, t.relname AS tab,
        pg_get_constraintdef(c.oid) AS def
@@ -422,7 +440,12 @@ async def load(url: str, *, events: int, seed: int = 42, chunks: int = 8) -> dic
     bounds[-1] = anchor + timedelta(days=1)
     slices = list(itertools.pairwise(bounds))
     t0 = time.perf_counter()
-    await _parallel(url, [(TIMELINE, s) for s in slices] + [(PLAN_STEPS, s) for s in slices])
+    await _parallel(
+        url,
+        [(TIMELINE, s) for s in slices]
+        + [(PLAN_STEPS, s) for s in slices]
+        + [(SATISFACTION, s) for s in slices],
+    )
     timings["children_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -439,12 +462,21 @@ async def load(url: str, *, events: int, seed: int = 42, chunks: int = 8) -> dic
     conn = await asyncpg.connect(url)
     try:
         t0 = time.perf_counter()
-        await conn.execute("VACUUM (ANALYZE) event, timeline_entry, plan_step, app_user, api_key")
+        await conn.execute(
+            "VACUUM (ANALYZE) event, timeline_entry, plan_step, satisfaction, app_user, api_key"
+        )
         await conn.execute("CHECKPOINT")
         timings["vacuum_s"] = time.perf_counter() - t0
         counts = {
             t: await conn.fetchval(f"SELECT count(*) FROM {t}")
-            for t in ("event", "timeline_entry", "plan_step", "department", "app_user")
+            for t in (
+                "event",
+                "timeline_entry",
+                "plan_step",
+                "satisfaction",
+                "department",
+                "app_user",
+            )
         }
         status_mix = {
             r["status"]: r["n"]

@@ -59,42 +59,18 @@ LIST_SCENARIOS: list[dict[str, Any]] = [
     {"name": "handler of IT (visibility rule), no filter", "principal": "handler", "params": []},
 ]
 
-KPI_SQL = {
-    "per_department": """
-SELECT lead_department AS department,
-       count(*) AS events,
-       count(*) FILTER (WHERE status = 'closed') AS closed,
-       count(resolved_at) AS resolved,
-       round(avg((resolved_at <= resolve_by)::int)
-             FILTER (WHERE resolved_at IS NOT NULL AND resolve_by IS NOT NULL), 4) AS on_time_rate,
-       round((avg(extract(epoch FROM resolved_at - reported_at))
-             FILTER (WHERE resolved_at IS NOT NULL) / 3600)::numeric, 2) AS mean_resolution_hours
-FROM event
-WHERE created_at >= $1 AND created_at < $2 AND status <> 'cancelled'
-GROUP BY lead_department
-ORDER BY lead_department
-""",
-    "per_category_severity": """
-SELECT category, severity, count(*) AS events,
-       round(avg((resolved_at <= resolve_by)::int)
-             FILTER (WHERE resolved_at IS NOT NULL AND resolve_by IS NOT NULL), 4) AS on_time_rate,
-       round((avg(extract(epoch FROM resolved_at - reported_at))
-             FILTER (WHERE resolved_at IS NOT NULL) / 3600)::numeric, 2) AS mean_resolution_hours
-FROM event
-WHERE created_at >= $1 AND created_at < $2 AND status <> 'cancelled'
-GROUP BY category, severity
-ORDER BY category, severity
-""",
-    "one_department_month": """
-SELECT count(*) AS events,
-       round(avg((resolved_at <= resolve_by)::int)
-             FILTER (WHERE resolved_at IS NOT NULL AND resolve_by IS NOT NULL), 4) AS on_time_rate,
-       round((avg(extract(epoch FROM resolved_at - reported_at))
-             FILTER (WHERE resolved_at IS NOT NULL) / 3600)::numeric, 2) AS mean_resolution_hours
-FROM event
-WHERE lead_department = $3 AND created_at >= $1 AND created_at < $2
-""",
-}
+
+def _kpi_sql() -> dict[str, str]:
+    """The service's own KPI statements (app/kpis/repository.py), as `GET /v1/kpis` runs them."""
+    from app.kpis.repository import COUNTS_SQL
+    from app.rules.kpis import KpiGroup
+
+    return {
+        "per_department": COUNTS_SQL[KpiGroup.DEPARTMENT],
+        "per_assignee": COUNTS_SQL[KpiGroup.ASSIGNEE],
+        "per_category": COUNTS_SQL[KpiGroup.CATEGORY],
+        "one_department_month": COUNTS_SQL[KpiGroup.DEPARTMENT],
+    }
 
 
 def seq_scans(plan_lines: list[str]) -> list[str]:
@@ -140,9 +116,10 @@ async def kpi(url: str, *, runs: int, anchor: str) -> dict[str, Any]:
         in_year = await conn.fetchval(
             "SELECT count(*) FROM event WHERE created_at >= $1 AND created_at < $2", lo, hi
         )
-        for name, sql in KPI_SQL.items():
-            args: list[Any] = [lo, hi]
-            if "$3" in sql:
+        for name, sql in _kpi_sql().items():
+            month = name == "one_department_month"
+            args: list[Any] = [lo, hi, None]
+            if month:
                 args = [
                     dt.datetime(year, 6, 1, tzinfo=dt.UTC),
                     dt.datetime(year, 7, 1, tzinfo=dt.UTC),
@@ -152,7 +129,7 @@ async def kpi(url: str, *, runs: int, anchor: str) -> dict[str, Any]:
             times = await _timed(stmt, args, runs)  # default plan_cache_mode: auto
             rows = await stmt.fetch(*args)
             entry = {
-                "year": year if "$3" not in sql else f"{year}-06, IT",
+                "year": year if not month else f"{year}-06, IT",
                 "rows_in_year": in_year,
                 "runs_ms": times,
                 "median_ms": round(statistics.median(times), 1),

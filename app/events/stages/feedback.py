@@ -199,6 +199,7 @@ async def _back_to_work(stage: Stage, action: Action) -> None:
         .values(superseded_at=stage.now)
     )
     await stage.session.execute(sa.delete(Satisfaction).where(Satisfaction.event_id == event.id))
+    event.satisfaction_score = event.satisfaction_unreachable = None
     # Survey links sent for the old loop must not answer for the new one.
     await stage.session.execute(
         sa.update(SurveyToken)
@@ -231,7 +232,7 @@ async def record_satisfaction(
         )
     row = await _save_satisfaction(
         session,
-        stage.event.id,
+        stage.event,
         score=data.score,
         comment=data.comment,
         unreachable=data.unreachable,
@@ -252,7 +253,7 @@ async def record_satisfaction(
 
 async def _save_satisfaction(
     session: AsyncSession,
-    event_id: uuid.UUID,
+    event: Event,
     *,
     score: int | None,
     comment: str | None,
@@ -262,11 +263,12 @@ async def _save_satisfaction(
     recorded_by: uuid.UUID | None,
     now: datetime,
 ) -> Satisfaction:
-    if await session.scalar(sa.select(Satisfaction.id).where(Satisfaction.event_id == event_id)):
+    if await session.scalar(sa.select(Satisfaction.id).where(Satisfaction.event_id == event.id)):
         raise Conflict("Satisfaction is already recorded for this event")
+    event.satisfaction_score, event.satisfaction_unreachable = score, unreachable  # KPI facts
     row = Satisfaction(
         id=uuid7(),
-        event_id=event_id,
+        event_id=event.id,
         score=score,
         comment=comment,
         unreachable=unreachable,
@@ -364,7 +366,7 @@ async def answer_survey(
         raise SurveyExpired("This survey is no longer open")
     await _save_satisfaction(
         session,
-        event.id,
+        event,
         score=data.score,
         comment=data.comment,
         unreachable=False,
