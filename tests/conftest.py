@@ -24,6 +24,7 @@ from app.core.db import Database, make_engine, make_pool
 from app.core.migrations import upgrade
 from app.directory import service as directory
 from app.directory.schemas import ApiKeyCreate, DepartmentCreate, UserCreate
+from app.events import repository
 from app.main import create_app
 from app.policy import service as policy_service
 from app.rules.vocabulary import Role
@@ -98,11 +99,13 @@ async def engine(migrated_url: str) -> AsyncGenerator[AsyncEngine]:
 
 
 @pytest.fixture(autouse=True)
-def _clear_process_caches() -> None:
-    """Caches outlive a rolled-back test; start each test cold."""
+def _clear_process_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caches outlive a rolled-back test; start each test cold. That includes the block of
+    event ref numbers taken ahead, or a test that moves `event_ref_seq` gets stale numbers."""
     policy_service.invalidate_cache()
     auth.principal_cache.clear()
     directory.invalidate_department_codes()
+    monkeypatch.setattr(repository, "ref_numbers", repository.RefNumbers())
 
 
 @pytest.fixture
@@ -172,6 +175,7 @@ async def committed_key(engine: AsyncEngine) -> AsyncGenerator[CommittedKey]:
     """A reporter with an API key really committed (for `committing_client` tests); its
     events, key and user are deleted afterwards."""
     from app.core.auth import hash_token, new_token
+    from app.core.idempotency_models import IdempotencyRecord
     from app.directory.models import ApiKey, User
     from app.events.models import Event
 
@@ -191,6 +195,9 @@ async def committed_key(engine: AsyncEngine) -> AsyncGenerator[CommittedKey]:
         )
     yield made
     async with engine.begin() as conn:
+        await conn.execute(
+            sa.delete(IdempotencyRecord).where(IdempotencyRecord.scope == str(made.key_id))
+        )
         await conn.execute(sa.delete(Event).where(Event.created_by == made.user_id))
         await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id == made.user_id))
         await conn.execute(sa.delete(User).where(User.id == made.user_id))

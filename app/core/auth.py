@@ -129,18 +129,26 @@ async def authenticate(database: Database, authorization: str) -> Principal:
     return principal
 
 
-def request_principal(request: Request) -> Principal:
-    """The caller, resolved by `TransactionMiddleware` before routing (no dependency
-    machinery on the hot paths); 401 when the request carried no valid API key."""
-    principal: Principal | None = request.state.principal
-    if principal is None:
-        raise request.state.auth_error or Unauthorized()
+async def request_principal(request: Request) -> Principal:
+    """The caller (401 when the request carries no valid API key), resolved once per request
+    and without the dependency machinery on the hot paths. Routes that never ask (health
+    checks) never look a key up."""
+    state = request.state
+    if state.principal is None:
+        if state.auth_error is not None:
+            raise state.auth_error
+        try:
+            state.principal = await authenticate(request.app.state.db, state.authorization)
+        except Unauthorized as exc:
+            state.auth_error = exc
+            raise
+    principal: Principal = state.principal
     return principal
 
 
 async def current_principal(request: Request) -> Principal:
     """Authenticate the bearer API key; 401 when missing, unknown or revoked."""
-    return request_principal(request)
+    return await request_principal(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

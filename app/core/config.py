@@ -14,8 +14,10 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     app_data_dir: Path = Field(default=Path(".data"), alias="APP_DATA_DIR")
-    # A steady pool: overflow connections were measured being closed and reopened under load.
-    db_pool_size: int = Field(default=32, alias="DB_POOL_SIZE")
+    # Per pool and worker: the ORM pool and the hot-path asyncpg pool each hold this many, so
+    # a worker opens up to 2 x DB_POOL_SIZE connections. A steady pool: overflow connections
+    # were measured being closed and reopened under load.
+    db_pool_size: int = Field(default=16, ge=1, le=500, alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(default=0, alias="DB_MAX_OVERFLOW")
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
     principal_cache_seconds: float = Field(default=5.0, alias="PRINCIPAL_CACHE_SECONDS")

@@ -13,7 +13,7 @@ from app.core.db import Base
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_record"
 
-    # SHA-256 of the caller's API key: keys are scoped to the credential that sent them.
+    # The id of the caller's API key: keys are scoped to the credential that sent them.
     scope: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(sa.String(64))

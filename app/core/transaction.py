@@ -195,16 +195,10 @@ class TransactionMiddleware:
                 return
 
         database = self.database()
-        # The caller is resolved here, once, before routing: routes read it from the state.
+        # The caller is resolved when a route asks (`auth.request_principal`), or here for a
+        # keyed POST, whose stored answer belongs to the API key that sent it.
+        authorization = headers.get("authorization", "")
         principal: Principal | None = None
-        auth_error: Unauthorized | None = None
-        authorization = headers.get("authorization")
-        if authorization is not None:
-            try:
-                principal = await authenticate(database, authorization)
-            except Unauthorized as exc:
-                auth_error = exc
-
         claim: IdempotencyClaim | None = None
         key = headers.get("idempotency-key") if method == "POST" else None
         if key is not None:
@@ -215,9 +209,10 @@ class TransactionMiddleware:
                     path,
                 )
                 return
-            if principal is None:  # a revoked key or inactive user gets no stored answer
-                error = auth_error or Unauthorized()
-                await _send_problem(send, error, path, error.headers())
+            try:  # a revoked key or an inactive user gets no stored answer
+                principal = await authenticate(database, authorization)
+            except Unauthorized as exc:
+                await _send_problem(send, exc, path, exc.headers())
                 return
             request_hash = hashlib.sha256(
                 method.encode() + b" " + path.encode() + b"\n" + body
@@ -235,7 +230,13 @@ class TransactionMiddleware:
 
         holder = RequestSession(database.session_maker)
         state = scope.setdefault("state", {})
-        state.update(session=holder, principal=principal, auth_error=auth_error, idempotency=None)
+        state.update(
+            session=holder,
+            authorization=authorization,
+            principal=principal,
+            auth_error=None,
+            idempotency=None,
+        )
         if claim is not None and (method, path) in self.self_idempotent:
             state["idempotency"] = claim
             claim = None

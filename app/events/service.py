@@ -3,7 +3,7 @@
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,8 +18,10 @@ from app.core.pagination import Cursor, decode_cursor, encode_cursor
 from app.core.transaction import (
     DELETE_EXPIRED_SQL,
     IDEMPOTENCY_TTL,
+    LOCK_SQL,
     STORE_SQL,
     IdempotencyClaim,
+    StoredResponse,
     stored_response,
 )
 from app.directory.service import department_codes_cached, department_codes_in
@@ -96,7 +98,8 @@ class IntakeAnswer:
 
 
 def _answer(event: EventDetail, status: int) -> IntakeAnswer:
-    headers = {"content-type": "application/json", **event_headers(event.id, event.version)}
+    headers = {"content-type": "application/json"}
+    headers |= {k.lower(): v for k, v in event_headers(event.id, event.version).items()}
     return IntakeAnswer(status, headers, _EVENT_JSON.dump_json(event))
 
 
@@ -139,7 +142,8 @@ async def intake(
         "title": data.title,
         "description": data.description,
         "channel": data.channel,
-        "occurred_at": data.occurred_at,
+        # In UTC, as the database gives it back: the response is rendered from these values.
+        "occurred_at": data.occurred_at and data.occurred_at.astimezone(UTC),
         "reported_at": now,
         "urgent": data.urgent,
         "reporter_name": data.reporter.name,
@@ -238,6 +242,10 @@ async def _replay(database: Database, claim: IdempotencyClaim) -> IntakeAnswer |
         if stored is None:
             await connection.execute(DELETE_EXPIRED_SQL, claim.scope, claim.key)
             return None
+    return _replayed(stored)
+
+
+def _replayed(stored: StoredResponse) -> IntakeAnswer:
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in stored.headers}
     return IntakeAnswer(stored.status, headers, stored.body)
 
@@ -249,16 +257,23 @@ async def _known_external_ref(
     claim: IdempotencyClaim | None,
     now: datetime,
 ) -> IntakeAnswer:
-    """product.md section 4: a known external_ref answers 200 with that event, never a copy."""
-    async with database.connection() as connection:
+    """product.md section 4: a known external_ref answers 200 with that event, never a copy.
+
+    With a key: in one transaction holding the key's lock, so of two requests with the same
+    key one stores the answer and the other replays it (or gets 422 for another body)."""
+    async with database.connection() as connection, connection.transaction():
+        if claim is not None:
+            if not await connection.fetchval(LOCK_SQL, claim.lock_key):
+                raise IdempotencyInFlight()
+            stored = await stored_response(connection, claim)
+            if stored is not None:
+                return _replayed(stored)
         event_id = await repository.event_id_by_external_ref(connection, ref.system, ref.id)
         row = await repository.get_visible(connection, str(event_id), actor)
         if row is None:
             raise Conflict("This external_ref is already used by an event you cannot see")
         answer = _answer(event_detail(row), 200)
         if claim is not None:
-            # ON CONFLICT: a concurrent request with the same key stored first; both answers
-            # are this same event.
             await connection.execute(
                 STORE_SQL,
                 claim.scope,

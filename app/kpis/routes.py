@@ -27,7 +27,7 @@ async def get_kpis(
     department leads; others get 403. The period is at most two years."""
     return await service.report(
         request.app.state.db,
-        actor=request_principal(request),
+        actor=await request_principal(request),
         group_by=group_by,
         start=period_from,
         end=period_to,

@@ -1,5 +1,6 @@
 """Transitions lock the event row: two concurrent transitions on real, separate connections
-never both succeed and no update is lost (issue 4, item 9).
+never both succeed and no update is lost (issue 4, item 9). Keyed intakes racing on the real
+pool make one event per Idempotency-Key (product.md section 4).
 
 These tests cannot run inside the per-test rolled-back transaction (one connection cannot race
 itself), so they use an app whose requests really commit, and delete what they made."""
@@ -16,13 +17,14 @@ from asyncpg import Pool
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.idempotency_models import IdempotencyRecord
 from app.directory.models import ApiKey, User
 from app.events.models import Event, TimelineEntry
 from app.outbox.models import OutboxMessage
 from app.rules.vocabulary import Role, Status
 from tests.api import flow
 from tests.api.flow import BUSINESS_ISSUE, Cast, url
-from tests.conftest import Actor, build_app
+from tests.conftest import Actor, CommittedKey, build_app, intake_body
 
 
 @dataclass
@@ -188,3 +190,111 @@ async def test_concurrent_step_updates_lose_nothing(committed: Committed) -> Non
         final = await flow.call(client, "GET", url(event["id"]), cast.desk)
         assert (await flow.timeline(client, cast.desk, event["id"]))["chain_valid"] is True
     assert [s["status"] for s in final["steps"]] == ["done", "done"]
+
+
+async def _keyed_intakes(
+    client: httpx.AsyncClient, owner: CommittedKey, keys: list[str]
+) -> list[httpx.Response]:
+    """One intake per key, all at once, each on its own pooled connection."""
+    auth = {"Authorization": f"Bearer {owner.token}"}
+    return list(
+        await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/events", json=intake_body(), headers={**auth, "Idempotency-Key": k}
+                )
+                for k in keys
+            )
+        )
+    )
+
+
+async def _events_of(engine: AsyncEngine, owner: CommittedKey) -> list[uuid.UUID]:
+    async with engine.connect() as conn:
+        return list(
+            await conn.scalars(sa.select(Event.id).where(Event.created_by == owner.user_id))
+        )
+
+
+async def test_concurrent_intakes_with_one_key_make_one_event(
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, committed_key: CommittedKey
+) -> None:
+    """product.md section 4: the same keyed intake sent 8 times at once on real connections
+    makes one event; every answer is its first response (replayed) or 409 while it runs."""
+    responses = await _keyed_intakes(committing_client, committed_key, ["same"] * 8)
+
+    assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]
+    created = [r for r in responses if r.status_code == 201]
+    first = [r for r in created if "idempotent-replayed" not in r.headers]
+    assert len(first) == 1
+    for replay in created:
+        assert replay.content == first[0].content
+        assert replay.headers["location"] == first[0].headers["location"]
+    for running in (r for r in responses if r.status_code == 409):
+        assert running.json()["type"].endswith("/idempotency-in-flight")
+    assert await _events_of(engine, committed_key) == [uuid.UUID(first[0].json()["id"])]
+    later = await _keyed_intakes(committing_client, committed_key, ["same"])
+    assert (later[0].status_code, later[0].content) == (201, first[0].content)
+    assert later[0].headers["idempotent-replayed"] == "true"
+
+
+async def test_concurrent_intakes_with_distinct_keys_get_distinct_refs(
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, committed_key: CommittedKey
+) -> None:
+    """Distinct keys are distinct requests: 8 events with 8 refs, each key storing its own
+    first response (product.md section 4)."""
+    keys = [f"k{i}" for i in range(8)]
+    responses = await _keyed_intakes(committing_client, committed_key, keys)
+
+    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+    assert not any("idempotent-replayed" in r.headers for r in responses)
+    assert len({r.json()["ref"] for r in responses}) == 8
+    ids = {uuid.UUID(r.json()["id"]) for r in responses}
+    assert set(await _events_of(engine, committed_key)) == ids
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(IdempotencyRecord.key, IdempotencyRecord.body).where(
+                IdempotencyRecord.scope == str(committed_key.key_id)
+            )
+        )
+        stored = dict(rows.all())
+    assert stored == {k: r.content for k, r in zip(keys, responses, strict=True)}
+
+
+async def test_one_key_two_bodies_on_a_known_external_ref_never_both_answer(
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, committed_key: CommittedKey
+) -> None:
+    """product.md section 4: a key used at once for two different bodies that both name a
+    known external_ref: one stores its 200, the other is refused (422, or 409 while the first
+    still runs); the stored answer is never overwritten by the second."""
+    ref = {"system": "zendesk", "id": f"T-{uuid.uuid4().hex[:8]}"}
+    auth = {"Authorization": f"Bearer {committed_key.token}"}
+    known = await committing_client.post(
+        "/v1/events", json=intake_body(external_ref=ref), headers=auth
+    )
+    assert known.status_code == 201
+    key = f"two-bodies-{uuid.uuid4()}"
+
+    responses = await asyncio.gather(
+        *(
+            committing_client.post(
+                "/v1/events",
+                json=intake_body(external_ref=ref, title=title),
+                headers={**auth, "Idempotency-Key": key},
+            )
+            for title in ("First wording", "Second wording")
+        )
+    )
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes in ([200, 409], [200, 422]), [r.text for r in responses]
+    answered = next(r for r in responses if r.status_code == 200)
+    assert answered.json()["id"] == known.json()["id"]
+    async with engine.connect() as conn:
+        stored = await conn.scalar(
+            sa.select(IdempotencyRecord.body).where(
+                IdempotencyRecord.scope == str(committed_key.key_id), IdempotencyRecord.key == key
+            )
+        )
+    assert stored == answered.content
+    assert await _events_of(engine, committed_key) == [uuid.UUID(known.json()["id"])]

@@ -7,7 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.directory.models import ApiKey
-from tests.conftest import Actor, MakeActor
+from app.events.models import Event
+from app.rules.vocabulary import Role
+from tests.conftest import Actor, MakeActor, intake_body
 
 
 async def test_missing_token_is_401_problem(client: httpx.AsyncClient) -> None:
@@ -22,6 +24,64 @@ async def test_wrong_token_is_401(client: httpx.AsyncClient) -> None:
     for header in ("Bearer cle_notarealtoken", "Basic abc", "Bearer", "cle_x"):
         response = await client.get("/v1/me", headers={"Authorization": header})
         assert response.status_code == 401, header
+
+
+BAD_AUTHORIZATION = ("Bearer cle_notarealtoken", "Basic abc", "Bearer", "Bearer " + "x" * 300)
+
+
+async def test_bad_token_does_not_break_routes_that_need_none(client: httpx.AsyncClient) -> None:
+    """The middleware authenticates every request that carries a token, before routing; a bad
+    one must only matter to routes that need a caller (product.md section 4: /healthz)."""
+    for header in BAD_AUTHORIZATION:
+        response = await client.get("/healthz", headers={"Authorization": header})
+        assert response.status_code == 200, header
+        assert response.json() == {"status": "ok"}
+
+
+async def test_bad_token_on_get_event_is_401_problem(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    """product.md sections 1, 4: GET /v1/events/{id} (the hot path that takes its caller from
+    the middleware) refuses a bad key with a 401 problem, even for an existing event."""
+    event = await client.post("/v1/events", json=intake_body(), headers=reporter.headers)
+    for header in BAD_AUTHORIZATION:
+        response = await client.get(event.headers["location"], headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/unauthorized")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "Ana Ruiz" not in response.text
+
+
+async def test_revoked_key_is_refused_on_read_and_intake(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """product.md section 1: an API key is revocable; a revoked key (cached as a valid caller
+    a moment ago) reads nothing and reports nothing, with or without an Idempotency-Key."""
+    bridge = await make_actor(Role.INTEGRATION)
+    event = await client.post("/v1/events", json=intake_body(), headers=bridge.headers)
+    assert (await client.get(event.headers["location"], headers=bridge.headers)).status_code == 200
+    keys = await client.get(
+        "/v1/api-keys", params={"user_id": str(bridge.id)}, headers=admin.headers
+    )
+    revoked = await client.delete(f"/v1/api-keys/{keys.json()[0]['id']}", headers=admin.headers)
+    assert revoked.status_code == 200
+
+    read = await client.get(event.headers["location"], headers=bridge.headers)
+    unkeyed = await client.post("/v1/events", json=intake_body(), headers=bridge.headers)
+    keyed = await client.post(
+        "/v1/events", json=intake_body(), headers={**bridge.headers, "Idempotency-Key": "new"}
+    )
+    for response in (read, unkeyed, keyed):
+        assert response.status_code == 401, response.request.url
+        assert response.json()["type"].endswith("/unauthorized")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    async with session_maker() as session:
+        made = await session.scalars(sa.select(Event.id).where(Event.created_by == bridge.id))
+        assert [str(i) for i in made] == [event.json()["id"]]
 
 
 async def test_me_returns_the_caller(client: httpx.AsyncClient, desk: Actor) -> None:

@@ -1,15 +1,25 @@
 """Idempotency-Key on POST (product.md section 4)."""
 
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.clock import utcnow
 from app.core.housekeeping import purge_expired_keys
 from app.core.idempotency_models import IdempotencyRecord
 from app.rules.vocabulary import Role
 from tests.conftest import Actor, CommittedKey, MakeActor, intake_body
+
+
+async def _listed(client: httpx.AsyncClient, actor: Actor) -> list[dict[str, Any]]:
+    response = await client.get("/v1/events", headers=actor.headers)
+    assert response.status_code == 200
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
 
 
 async def test_replay_returns_the_first_response(
@@ -32,6 +42,7 @@ async def test_same_key_other_body_is_an_error(client: httpx.AsyncClient, report
     other = await client.post("/v1/events", json=intake_body(title="Else"), headers=headers)
     assert other.status_code == 422
     assert other.json()["type"].endswith("/idempotency-key-reused")
+    assert [e["title"] for e in await _listed(client, reporter)] == [intake_body()["title"]]
 
 
 async def test_keys_are_scoped_to_the_caller(
@@ -73,6 +84,18 @@ async def test_expired_key_runs_again(
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
     assert "idempotent-replayed" not in again.headers
+    # The key's record was replaced by the new first response, and replays it from now on.
+    async with session_maker() as session:
+        record = await session.scalar(
+            sa.select(IdempotencyRecord).where(IdempotencyRecord.key == "old")
+        )
+        assert record is not None
+        assert (record.status_code, record.body) == (201, again.content)
+        assert record.expires_at - utcnow() > timedelta(hours=23)
+    replay = await client.post("/v1/events", json=intake_body(), headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert (replay.status_code, replay.content) == (201, again.content)
+    assert len(await _listed(client, reporter)) == 2
 
 
 async def test_oversized_key_is_rejected(client: httpx.AsyncClient, reporter: Actor) -> None:
@@ -135,3 +158,39 @@ async def test_revoked_key_gets_no_replay(
     replay = await client.post("/v1/events", json=intake_body(), headers=headers)
     assert replay.status_code == 401
     assert "Ana Ruiz" not in replay.text
+
+
+async def test_known_external_ref_under_keys_answers_and_replays_that_event(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    """product.md section 4: a replay returns the first response, and an external_ref already
+    known returns that event (200), never a duplicate; a new key's first response is that 200,
+    so the key replays the 200."""
+    helpdesk = await make_actor(Role.INTEGRATION)
+    body = intake_body(external_ref={"system": "zendesk", "id": "T-2002"})
+    key_a = {**helpdesk.headers, "Idempotency-Key": "ticket-a"}
+    key_b = {**helpdesk.headers, "Idempotency-Key": "ticket-b"}
+
+    created = await client.post("/v1/events", json=body, headers=key_a)
+    assert created.status_code == 201
+    assert "idempotent-replayed" not in created.headers
+    again = await client.post("/v1/events", json=body, headers=key_a)
+    assert (again.status_code, again.content) == (201, created.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == created.headers["location"]
+    assert again.headers["etag"] == created.headers["etag"]
+
+    known = await client.post("/v1/events", json=body, headers=key_b)
+    assert known.status_code == 200
+    assert "idempotent-replayed" not in known.headers
+    assert known.json() == created.json()
+    assert known.headers["location"] == created.headers["location"]
+    replay_b = await client.post("/v1/events", json=body, headers=key_b)
+    assert (replay_b.status_code, replay_b.content) == (200, known.content)
+    assert replay_b.headers["idempotent-replayed"] == "true"
+    assert replay_b.headers["etag"] == known.headers["etag"]
+
+    unkeyed = await client.post("/v1/events", json=body, headers=helpdesk.headers)
+    assert unkeyed.status_code == 200
+    assert unkeyed.json() == created.json()
+    assert [e["id"] for e in await _listed(client, helpdesk)] == [created.json()["id"]]

@@ -8,11 +8,22 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.idempotency_models import IdempotencyRecord
+from app.events import repository
+from app.events.models import Event
 from app.outbox.models import OutboxMessage
 from app.rules.vocabulary import Role
 from tests.conftest import Actor, CommittedKey, MakeActor, intake_body
 
 REF = re.compile(r"^EV-\d{4}-\d{6,}$")
+
+
+async def _event_count(maker: async_sessionmaker[AsyncSession], actor: Actor) -> int:
+    async with maker() as session:
+        count = await session.scalar(
+            sa.select(sa.func.count()).select_from(Event).where(Event.created_by == actor.id)
+        )
+    return int(count or 0)
 
 
 async def test_intake_creates_reported_event_with_ref_location_and_etag(
@@ -172,20 +183,28 @@ async def test_oversize_body_is_413(client: httpx.AsyncClient, reporter: Actor) 
 
 
 async def test_recurrence_must_point_at_an_existing_event(
-    client: httpx.AsyncClient, reporter: Actor
+    client: httpx.AsyncClient, reporter: Actor, session_maker: async_sessionmaker[AsyncSession]
 ) -> None:
+    """R3.1.2, product.md section 4: an unknown recurrence_of is a 422 naming the field, and
+    nothing is written (no event, no Idempotency-Key record: the key stays usable)."""
     first = (await client.post("/v1/events", json=intake_body(), headers=reporter.headers)).json()
     linked = await client.post(
         "/v1/events", json=intake_body(recurrence_of=first["id"]), headers=reporter.headers
     )
     assert linked.status_code == 201
     assert linked.json()["recurrence_of"] == first["id"]
-    missing = await client.post(
-        "/v1/events",
-        json=intake_body(recurrence_of="00000000-0000-7000-8000-000000000000"),
-        headers=reporter.headers,
-    )
-    assert missing.status_code == 422
+    for headers in (reporter.headers, {**reporter.headers, "Idempotency-Key": "recur-unknown"}):
+        missing = await client.post(
+            "/v1/events",
+            json=intake_body(recurrence_of="00000000-0000-7000-8000-000000000000"),
+            headers=headers,
+        )
+        assert missing.status_code == 422
+        assert [e["field"] for e in missing.json()["errors"]] == ["recurrence_of"]
+    assert await _event_count(session_maker, reporter) == 2
+    async with session_maker() as session:
+        stored = sa.select(IdempotencyRecord).where(IdempotencyRecord.key == "recur-unknown")
+        assert await session.scalar(stored) is None
 
 
 async def test_concurrent_intake_gets_unique_refs(
@@ -223,3 +242,71 @@ async def test_refs_keep_growing_past_six_digits(
             await session.execute(
                 sa.text("SELECT setval('event_ref_seq', greatest(:v, 1000001))"), {"v": previous}
             )
+
+
+async def test_intake_response_is_exactly_what_get_returns(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    """product.md section 4: intake renders its response before the single insert (it is also
+    what an Idempotency-Key stores), so it must be the stored event, field for field, with the
+    same ETag and a Location that GET answers. R3.1.2: everything recorded comes back."""
+    helpdesk = await make_actor(Role.INTEGRATION)
+    body = intake_body(
+        urgent=True,
+        occurred_at="2026-11-20T09:15:00.123456Z",
+        reporter={"name": "Ana Ruiz", "phone": "+49 30 1234567", "external_id": "crm-77"},
+        involved_departments=["IT", "OPS", "IT"],
+        involved_people=["Bo Lind"],
+        external_ref={"system": "zendesk", "id": "T-42"},
+    )
+    created = await client.post("/v1/events", json=body, headers=helpdesk.headers)
+    assert created.status_code == 201, created.text
+    read = await client.get(created.headers["location"], headers=helpdesk.headers)
+    assert read.status_code == 200
+    assert created.json() == read.json()
+    assert created.headers["etag"] == read.headers["etag"]
+    assert created.headers["location"] == f"/v1/events/{read.json()['id']}"
+    assert created.json()["involved_departments"] == ["IT", "OPS"]
+
+
+async def test_intake_response_matches_get_for_times_with_an_offset(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    """product.md section 4 (times are RFC 3339 with zone): the pre-rendered intake response
+    (and the first response an Idempotency-Key replays) must show the time as a GET does."""
+    body = intake_body(occurred_at="2026-11-20T10:00:00+01:00")
+    created = await client.post("/v1/events", json=body, headers=reporter.headers)
+    assert created.status_code == 201
+    read = await client.get(created.headers["location"], headers=reporter.headers)
+    assert created.json()["occurred_at"] == read.json()["occurred_at"]
+
+
+async def test_intake_columns_match_the_event_table(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The single intake statement casts every parameter by hand (`INTAKE_COLUMNS`): each cast
+    is the column's type in the catalog, every NOT NULL column is written, and the columns it
+    leaves out are nullable without a default, because the response rendered before the insert
+    shows them as null."""
+    async with session_maker() as session:
+        rows = (
+            await session.execute(
+                sa.text(
+                    "SELECT attname, format_type(atttypid, NULL), attnotnull, atthasdef"
+                    " FROM pg_attribute WHERE attrelid = 'event'::regclass"
+                    " AND attnum > 0 AND NOT attisdropped"
+                )
+            )
+        ).all()
+        casts = {
+            name: await session.scalar(
+                sa.text("SELECT format_type(to_regtype(:t), NULL)"), {"t": sql_type}
+            )
+            for name, sql_type in repository.INTAKE_COLUMNS
+        }
+    catalog = {name: sql_type for name, sql_type, _, _ in rows}
+    assert set(catalog) == set(repository.EVENT_COLUMNS)
+    assert len(casts) == len(repository.INTAKE_COLUMNS), "a column is written twice"
+    assert casts == {name: catalog.get(name) for name in casts}
+    left_out = [(name, not_null or has_default) for name, _, not_null, has_default in rows]
+    assert [name for name, filled in left_out if filled and name not in casts] == []

@@ -29,7 +29,7 @@ async def create_event(body: EventCreate, request: Request) -> Response:
     """Report an event (R3.1); a known `external_ref` returns that event (200), not a copy."""
     # The hot path: the caller comes from the middleware, not from dependencies, and the
     # response is rendered once, stored with the Idempotency-Key and sent as it is.
-    actor = request_principal(request)
+    actor = await request_principal(request)
     database = request.app.state.db
     claim: IdempotencyClaim | None = request.state.idempotency
     answer = await service.intake(

@@ -70,7 +70,7 @@ async def list_events(
 async def get_event(event_id: EventRef, request: Request, response: Response) -> EventDetail:
     """One event by UUID or ref, with its `ETag` (404 when you may not see it)."""
     # A hot path: one statement on a pooled connection, the caller from the middleware.
-    actor = request_principal(request)
+    actor = await request_principal(request)
     async with request.app.state.db.connection() as connection:
         event = await service.get(connection, event_id, actor=actor)
     response.headers["ETag"] = etag(event.version)
