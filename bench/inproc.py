@@ -3,7 +3,7 @@
 Drives the ASGI app directly (N sequential requests, C concurrent) and prints CPU µs per
 request, optionally with a cProfile summary. Use it to attribute app CPU between changes;
 `run.py` stays the measurement of record. Needs DATABASE_URL (migrated) and BENCH_TOKEN.
-`python bench/inproc.py intake|get [-n 3000] [-c 16] [--profile]`
+`python bench/inproc.py intake|get|list [-n 3000] [-c 16] [--profile]`
 """
 
 import argparse
@@ -77,6 +77,8 @@ async def main(args: argparse.Namespace) -> None:
         if args.endpoint == "intake":
             headers["idempotency-key"] = f"inproc-{time.time_ns()}-{n}"
             status = await call(app, "POST", "/v1/events", headers, body)
+        elif args.endpoint == "list":
+            status = await call(app, "GET", "/v1/events", headers, b"")
         else:
             status = await call(app, "GET", f"/v1/events/{ids[n % len(ids)]}", headers, b"")
         if status >= 300:
@@ -121,7 +123,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("endpoint", choices=["intake", "get"])
+    p.add_argument("endpoint", choices=["intake", "get", "list"])
     p.add_argument("-n", type=int, default=3000)
     p.add_argument("-c", type=int, default=16)
     p.add_argument("--profile", action="store_true")

@@ -199,21 +199,9 @@ def _event_filter(params: list[tuple[str, str]]) -> Any:
 
 async def list_plans(url: str, list_results: dict[str, Any]) -> dict[str, Any]:
     """For every list scenario: the service's SQL, EXPLAIN (ANALYZE, BUFFERS), custom/generic."""
-    from sqlalchemy import event as sa_event
-    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    from app.core.db import async_url
     from app.core.pagination import decode_cursor
     from app.events import repository
 
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any) -> None:
-        captured.append((statement, parameters))
-
-    sa_event.listen(engine.sync_engine, "before_cursor_execute", capture)
     raw = await asyncpg.connect(url, server_settings={"jit": "off"})
     out: dict[str, Any] = {}
     try:
@@ -227,24 +215,18 @@ async def list_plans(url: str, list_results: dict[str, Any]) -> dict[str, Any]:
                 if "median_ms" not in info:
                     continue
                 cursor = decode_cursor(info["cursor"]) if info.get("cursor") else None
-                captured.clear()
-                async with AsyncSession(engine) as session:
-                    await repository.list_visible(
-                        session,
-                        principals[scen["principal"]],
-                        _event_filter(scen["params"]),
-                        cursor=cursor,
-                        limit=50,
-                        now=dt.datetime.now(dt.UTC),
-                    )
-                sql, params = captured[-1]
-                args = list(params) if not isinstance(params, dict) else list(params.values())
+                sql, args = repository.list_query(
+                    principals[scen["principal"]],
+                    _event_filter(scen["params"]),
+                    cursor=cursor,
+                    limit=50,
+                    now=dt.datetime.now(dt.UTC),
+                )
                 entry = await _plan_modes(raw, sql, args, 5)
                 entry["sql"] = sql
                 out[f"{scen['name']} [{depth}]"] = entry
     finally:
         await raw.close()
-        await engine.dispose()
     return out
 
 

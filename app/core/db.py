@@ -88,11 +88,18 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, **kw: 
     )
 
 
+async def _keep_session(_connection: object) -> None:
+    """Nothing to reset on release. asyncpg still rolls back an open transaction first; its
+    default reset (RESET ALL, UNLISTEN, advisory unlock: one more round trip per request) has
+    nothing to undo here, as the hot paths set nothing, listen to nothing and only take
+    transaction-level locks."""
+
+
 async def make_pool(url: str, *, size: int) -> "asyncpg.Pool[asyncpg.Record]":
-    """A plain asyncpg pool for the hot paths (intake, get by id, authentication)."""
+    """A plain asyncpg pool for the hot paths (intake, get by id, lists, KPIs, auth)."""
     dsn = "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
     return await asyncpg.create_pool(
-        dsn, min_size=size, max_size=size, server_settings=SERVER_SETTINGS
+        dsn, min_size=size, max_size=size, server_settings=SERVER_SETTINGS, reset=_keep_session
     )
 
 

@@ -16,6 +16,7 @@ from app.core.auth import Principal
 from app.core.db import driver_connection
 from app.core.pagination import Cursor
 from app.events.models import TEXT_SEARCH, Event, ImprovementAction, PlanStep
+from app.events.schemas import EventRead
 from app.rules.permissions import sees_every_event
 from app.rules.vocabulary import Category, Role, Severity, Status
 
@@ -359,65 +360,127 @@ class EventFilter:
     external_system: str | None = None
 
 
-def overdue_clause(now: datetime) -> sa.ColumnElement[bool]:
-    """An open deadline of the event's current stage has passed (product.md section 3)."""
-    return sa.or_(
-        sa.and_(Event.status.in_([Status.REPORTED, Status.CLASSIFIED]), Event.respond_by < now),
-        sa.and_(Event.status.in_([Status.ASSIGNED, Status.IN_PROGRESS]), Event.resolve_by < now),
-        sa.and_(Event.status == Status.RESOLVED, Event.feedback_by < now),
-        sa.and_(Event.status == Status.FEEDBACK_GIVEN, Event.review_by < now),
-    )
+# Overdue (product.md section 3): an open deadline of the event's current stage has passed.
+_OVERDUE = (
+    "((e.status IN ('reported', 'classified') AND e.respond_by < {now})"
+    " OR (e.status IN ('assigned', 'in_progress') AND e.resolve_by < {now})"
+    " OR (e.status = 'resolved' AND e.feedback_by < {now})"
+    " OR (e.status = 'feedback_given' AND e.review_by < {now}))"
+)
+# What a list item shows (EventRead): fewer columns to read and decode than the whole row.
+LIST_COLUMNS: Final = tuple(
+    c
+    for c in EVENT_COLUMNS
+    if c in EventRead.model_fields
+    or c.startswith("reporter_")
+    or c in ("external_system", "external_id")
+)
 
 
-async def list_visible(
-    session: AsyncSession,
+class _Params:
+    """Numbered parameters ($1, $2, ...) for a statement built from a whitelist of clauses."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def _visibility(principal: Principal, p: _Params) -> str | None:
+    """`rules.permissions.may_see` as SQL (the same rule as `visible_to` and GET_BY_ID_SQL)."""
+    if sees_every_event(principal.roles):
+        return None
+    me = p(principal.user_id, "uuid")
+    clauses = [f"e.created_by = {me}"]
+    if principal.has(Role.HANDLER, Role.DEPT_HEAD):
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM plan_step s WHERE s.event_id = e.id AND s.owner_id = {me})"
+        )
+        if principal.department:
+            dept = p(principal.department, "varchar")
+            clauses += [
+                f"e.lead_department = {dept}",
+                f"e.cooperating_departments @> ARRAY[{dept}]",
+                "EXISTS (SELECT 1 FROM improvement_action a"
+                f" WHERE a.event_id = e.id AND a.department = {dept})",
+            ]
+    return "(" + " OR ".join(clauses) + ")"
+
+
+def list_query(
     principal: Principal,
     flt: EventFilter,
     *,
     cursor: Cursor | None,
     limit: int,
     now: datetime,
-) -> list[sa.RowMapping]:
-    """A keyset page, newest first: (created_at, id) strictly after the cursor; never OFFSET."""
-    query = _visible(sa.select(event_table), principal)
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of a keyset page, newest first: (created_at, id) strictly after
+    the cursor, never OFFSET. Built from fixed clauses; every value is a parameter."""
+    p = _Params()
+    where: list[str] = []
+    visible = _visibility(principal, p)
+    if visible:
+        where.append(visible)
     if flt.status:
-        query = query.where(Event.status.in_(flt.status))
+        where.append(f"e.status = ANY({p([str(v) for v in flt.status], 'varchar[]')})")
     if flt.category:
-        query = query.where(Event.category.in_(flt.category))
+        where.append(f"e.category = ANY({p([str(v) for v in flt.category], 'varchar[]')})")
     if flt.severity:
-        query = query.where(Event.severity.in_(flt.severity))
+        where.append(f"e.severity = ANY({p([str(v) for v in flt.severity], 'varchar[]')})")
     if flt.department:
-        query = query.where(
-            sa.or_(
-                Event.lead_department == flt.department,
-                Event.cooperating_departments.contains(
-                    sa.cast([flt.department], pg.ARRAY(sa.String))
-                ),
-            )
-        )
+        dept = p(flt.department, "varchar")
+        where.append(f"(e.lead_department = {dept} OR e.cooperating_departments @> ARRAY[{dept}])")
     if flt.assignee_id:
-        query = query.where(Event.assignee_id == flt.assignee_id)
+        where.append(f"e.assignee_id = {p(flt.assignee_id, 'uuid')}")
     if flt.urgent is not None:
-        query = query.where(Event.urgent.is_(flt.urgent))
+        where.append(f"e.urgent = {p(flt.urgent, 'boolean')}")
     if flt.overdue is not None:
-        clause = overdue_clause(now)
-        query = query.where(clause if flt.overdue else sa.not_(clause))
+        overdue = _OVERDUE.format(now=p(now, "timestamptz"))
+        where.append(overdue if flt.overdue else f"NOT {overdue}")
     if flt.created_from:
-        query = query.where(Event.created_at >= flt.created_from)
+        where.append(f"e.created_at >= {p(flt.created_from, 'timestamptz')}")
     if flt.created_to:
-        query = query.where(Event.created_at < flt.created_to)
+        where.append(f"e.created_at < {p(flt.created_to, 'timestamptz')}")
     if flt.text:
-        query = query.where(
-            sa.literal_column(TEXT_SEARCH).op("@@")(
-                sa.func.websearch_to_tsquery("simple", flt.text)
-            )
+        text_search = TEXT_SEARCH.replace("(title)", "(e.title)").replace(
+            "description)", "e.description)"
         )
+        where.append(f"{text_search} @@ websearch_to_tsquery('simple', {p(flt.text, 'text')})")
     if flt.external_system:
-        query = query.where(Event.external_system == flt.external_system)
+        where.append(f"e.external_system = {p(flt.external_system, 'varchar')}")
     if cursor is not None:
-        query = query.where(
-            sa.tuple_(Event.created_at, Event.id)
-            < sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id))
+        where.append(
+            f"(e.created_at, e.id) < ({p(cursor.created_at, 'timestamptz')},"
+            f" {p(cursor.id, 'uuid')})"
         )
-    query = query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1)
-    return list((await session.execute(query)).mappings().all())
+    sql = (
+        f"SELECT {', '.join(f'e.{c}' for c in LIST_COLUMNS)} FROM event e"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY e.created_at DESC, e.id DESC LIMIT {p(limit + 1, 'integer')}"
+    )
+    return sql, p.values
+
+
+async def list_visible(
+    connection: Any,
+    principal: Principal,
+    flt: EventFilter,
+    *,
+    cursor: Cursor | None,
+    limit: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """A keyset page of the events the caller may see (up to limit + 1 rows)."""
+    sql, args = list_query(principal, flt, cursor=cursor, limit=limit, now=now)
+    return [_decode_listed(r) for r in await connection.fetch(sql, *args)]
+
+
+def _decode_listed(record: Any) -> dict[str, Any]:
+    row = dict(record.items())
+    for column in _JSONB_COLUMNS:
+        if isinstance(row.get(column), str):
+            row[column] = json.loads(row[column])
+    return row

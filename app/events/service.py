@@ -296,7 +296,7 @@ async def get(connection: Any, id_or_ref: str, *, actor: Principal) -> EventDeta
 
 
 async def list_events(
-    session: AsyncSession,
+    connection: Any,
     flt: EventFilter,
     *,
     actor: Principal,
@@ -306,7 +306,9 @@ async def list_events(
 ) -> EventPage:
     """A keyset page of the events the caller may see."""
     position = decode_cursor(cursor) if cursor else None
-    rows = await repository.list_visible(session, actor, flt, cursor=position, limit=limit, now=now)
+    rows = await repository.list_visible(
+        connection, actor, flt, cursor=position, limit=limit, now=now
+    )
     items = [event_read(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
