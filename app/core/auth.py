@@ -46,17 +46,30 @@ def hash_token(token: str) -> str:
 
 
 class PrincipalCache:
-    """A short-lived in-process cache of token hash -> principal; revocation clears it here."""
+    """A short-lived in-process cache of token hash -> principal; revocation clears it here.
+
+    When an entry is due (expired, or its last-used stamp is), ONE request refreshes it while
+    the others of that key go on with the entry they have: a client sending 64 requests at
+    once does not send 64 lookups to the database every few seconds."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._items: dict[str, tuple[float, Principal, datetime | None]] = {}
+        self.refreshing: set[str] = set()
 
     def get(self, token_hash: str) -> tuple[Principal, datetime | None] | None:
         hit = self._items.get(token_hash)
         if hit is None or hit[0] < time.monotonic():
             return None
         return hit[1], hit[2]
+
+    def stale(self, token_hash: str) -> tuple[Principal, datetime | None] | None:
+        """The entry even when expired (for requests arriving while it is refreshed)."""
+        hit = self._items.get(token_hash)
+        return None if hit is None else (hit[1], hit[2])
+
+    def drop(self, token_hash: str) -> None:
+        self._items.pop(token_hash, None)
 
     def put(self, token_hash: str, principal: Principal, last_used: datetime | None) -> None:
         if len(self._items) > 10_000:
@@ -116,16 +129,25 @@ async def authenticate(database: Database, authorization: str) -> Principal:
     now = utcnow()
     if cached is not None and cached[1] is not None and now - cached[1] <= LAST_USED_RESOLUTION:
         return cached[0]
-    async with database.connection() as connection:
-        if cached is None:
-            cached = await _load_principal(connection, token_hash)
+    if token_hash in principal_cache.refreshing:
+        stale = principal_cache.stale(token_hash)
+        if stale is not None:
+            return stale[0]
+    principal_cache.refreshing.add(token_hash)
+    try:
+        async with database.connection() as connection:
             if cached is None:
-                raise Unauthorized()
-        principal, last_used = cached
-        if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-            await connection.execute(STAMP_SQL, principal.api_key_id, now)
-            last_used = now
-    principal_cache.put(token_hash, principal, last_used)
+                cached = await _load_principal(connection, token_hash)
+                if cached is None:
+                    principal_cache.drop(token_hash)
+                    raise Unauthorized()
+            principal, last_used = cached
+            if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+                await connection.execute(STAMP_SQL, principal.api_key_id, now)
+                last_used = now
+        principal_cache.put(token_hash, principal, last_used)
+    finally:
+        principal_cache.refreshing.discard(token_hash)
     return principal
 
 

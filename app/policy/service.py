@@ -50,6 +50,7 @@ class _Cached:
     # After a PUT in this process, never cache an older version (a request that read the
     # table before the PUT committed must not pin the old policy for CACHE_SECONDS).
     min_version: int = 0
+    refreshing: bool = False
 
 
 _cache = _Cached()
@@ -213,12 +214,19 @@ def evaluate(policy: Policy, data: EvaluateRequest, *, now: datetime) -> Evaluat
 
 async def policy_in_force(database: Database) -> Policy:
     """`current_policy` for the hot paths, which have no request session: one is opened only
-    when the cache is cold."""
+    when the cache is due, by one request while the others go on with the policy they have
+    (a change made in this process empties the cache, so nobody goes on with that one)."""
     cached = _cached()
     if cached is not None:
         return cached
-    async with database.session_maker() as session, session.begin():
-        return await current_policy(session)
+    if _cache.refreshing and _cache.policy is not None:
+        return _cache.policy
+    _cache.refreshing = True
+    try:
+        async with database.session_maker() as session, session.begin():
+            return await current_policy(session)
+    finally:
+        _cache.refreshing = False
 
 
 async def _policy_dep(session: SessionDep) -> Policy:
