@@ -68,14 +68,15 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-# JIT off: short OLTP statements only pay its start-up cost. Custom plans always: generic plans
-# of prepared list/report statements were measured 10x slower on skewed filters
-# (bench/README.md); planning short OLTP SQL is cheap.
-SERVER_SETTINGS: dict[str, str] = {
-    "jit": "off",
-    "plan_cache_mode": "force_custom_plan",
-    "application_name": "closed-loop-events",
-}
+# JIT off: short OLTP statements only pay its start-up cost.
+HOT_SERVER_SETTINGS: dict[str, str] = {"jit": "off", "application_name": "closed-loop-events"}
+# Custom plans for the ORM paths and, per transaction, for lists and reports
+# (`Database.report_connection`): generic plans of prepared list/report statements were measured
+# 10x slower on skewed filters (bench/README.md). Intake and get by id keep PostgreSQL's
+# default: their plans do not depend on the values, and replanning them on every call cost
+# PostgreSQL CPU on the hottest paths.
+CUSTOM_PLANS = "force_custom_plan"
+SERVER_SETTINGS: dict[str, str] = {**HOT_SERVER_SETTINGS, "plan_cache_mode": CUSTOM_PLANS}
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, **kw: Any) -> AsyncEngine:
@@ -101,7 +102,7 @@ async def make_pool(url: str, *, size: int) -> "asyncpg.Pool[asyncpg.Record]":
     """A plain asyncpg pool for the hot paths (intake, get by id, lists, KPIs, auth)."""
     dsn = "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
     return await asyncpg.create_pool(
-        dsn, min_size=size, max_size=size, server_settings=SERVER_SETTINGS, reset=_keep_session
+        dsn, min_size=size, max_size=size, server_settings=HOT_SERVER_SETTINGS, reset=_keep_session
     )
 
 
@@ -195,6 +196,14 @@ class Database:
                 await session.rollback()
                 raise
             await session.commit()
+
+    @asynccontextmanager
+    async def report_connection(self) -> AsyncIterator[Any]:
+        """`connection()` for lists and reports: one read-only transaction planned with the
+        values at hand (custom plans), whatever the statement cache holds."""
+        async with self.connection() as connection, connection.transaction(readonly=True):
+            await connection.execute(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
+            yield connection
 
 
 class RequestSession:

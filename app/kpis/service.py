@@ -72,7 +72,7 @@ async def report(
     if problem:
         raise Unprocessable(problem)
     department = actor.department if scope is KpiScope.OWN_DEPARTMENT else None
-    async with database.connection() as connection:
+    async with database.report_connection() as connection:
         rows = await repository.counts(connection, group_by, start, end, department)
     counts = {r["key"]: dict(r) for r in rows}
     groups = [_row(key, counts[key]) for key in sorted(counts, key=lambda k: (k is None, k or ""))]

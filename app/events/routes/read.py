@@ -59,7 +59,7 @@ async def list_events(
         text=q,
         external_system=external_system,
     )
-    async with request.app.state.db.connection() as connection:
+    async with request.app.state.db.report_connection() as connection:
         page = await service.list_events(
             connection, flt, actor=actor, cursor=cursor, limit=limit, now=utcnow()
         )
