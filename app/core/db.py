@@ -198,6 +198,17 @@ class Database:
             await session.commit()
 
     @asynccontextmanager
+    async def unqueued_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection without waiting in line behind the requests (for the service's
+        own short upkeep statements, such as taking a block of ref numbers)."""
+        if self.pool is None:
+            async with self.connection() as connection:
+                yield connection
+            return
+        async with self.pool.acquire() as connection:
+            yield connection
+
+    @asynccontextmanager
     async def report_connection(self) -> AsyncIterator[Any]:
         """`connection()` for lists and reports: one read-only transaction planned with the
         values at hand (custom plans), whatever the statement cache holds."""

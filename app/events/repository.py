@@ -3,6 +3,7 @@
 import asyncio
 import json
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -252,24 +253,42 @@ EVENT_REF_BLOCK: Final = 50
 class RefNumbers:
     """Event reference numbers (`EV-2026-000123`), taken from `event_ref_seq` a block at a
     time so that intake knows its ref before its single statement runs. Refs stay unique and
-    increase within a process; across workers they interleave, and a restart leaves a gap."""
+    increase within a process; across workers they interleave, and a restart leaves a gap.
+
+    The next block is fetched in the background once half of the current one is used, so an
+    intake waits for it only if the block runs dry (measured: refilling in the request, behind
+    the requests queued for a connection, stalled every fiftieth intake and those after it)."""
 
     def __init__(self, block: int = EVENT_REF_BLOCK) -> None:
         self.block = block
-        self._numbers: list[int] = []
-        self._lock = asyncio.Lock()
+        self._numbers: deque[int] = deque()
+        self._refill: asyncio.Task[None] | None = None
 
     async def next(self, connection_source: Any) -> int:
-        if not self._numbers:
-            async with self._lock:
-                if not self._numbers:
-                    async with connection_source() as connection:
-                        rows = await connection.fetch(
-                            "SELECT nextval('event_ref_seq') FROM generate_series(1, $1)",
-                            self.block,
-                        )
-                    self._numbers = sorted((r[0] for r in rows), reverse=True)
-        return self._numbers.pop()
+        if len(self._numbers) <= self.block // 2 and self._refill is None:
+            self._refill = self._start(connection_source)
+        while not self._numbers:
+            refill = self._refill or self._start(connection_source)
+            self._refill = refill
+            await asyncio.shield(refill)
+        return self._numbers.popleft()
+
+    def _start(self, connection_source: Any) -> "asyncio.Task[None]":
+        task = asyncio.create_task(self._fetch(connection_source))
+        # A failed background refill is retried by the next caller; its error is not lost
+        # for whoever awaited it, and not reported twice for nobody.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return task
+
+    async def _fetch(self, connection_source: Any) -> None:
+        try:
+            async with connection_source() as connection:
+                rows = await connection.fetch(
+                    "SELECT nextval('event_ref_seq') FROM generate_series(1, $1)", self.block
+                )
+            self._numbers.extend(sorted(r[0] for r in rows))
+        finally:
+            self._refill = None
 
 
 ref_numbers = RefNumbers()

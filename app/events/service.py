@@ -134,7 +134,9 @@ async def intake(
 
     event_id = uuid7()
     respond_by = deadlines.respond_by(now, urgent=data.urgent, policy=policy)
-    ref = repository.format_ref(now.year, await repository.ref_numbers.next(database.connection))
+    ref = repository.format_ref(
+        now.year, await repository.ref_numbers.next(database.unqueued_connection)
+    )
     values: dict[str, Any] = {
         "id": event_id,
         "ref": ref,
