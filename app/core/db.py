@@ -238,9 +238,4 @@ async def get_session(request: Request) -> AsyncSession:
     return holder.get()
 
 
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.db
-    return database
-
-
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

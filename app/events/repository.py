@@ -1,4 +1,5 @@
-"""SQL for the event aggregate (SQLAlchemy Core on the hot paths: intake, get, list)."""
+"""SQL for the event aggregate: plain prepared statements on the hot paths (intake, get, list),
+SQLAlchemy for the row lock a transition takes (`lock_visible`)."""
 
 import asyncio
 import json
