@@ -265,8 +265,10 @@ class RefNumbers:
         self._numbers: deque[int] = deque()
         self._refill: asyncio.Task[None] | None = None
 
-    async def next(self, connection_source: Any) -> int:
-        if len(self._numbers) <= self.block // 2 and self._refill is None:
+    async def next(self, connection_source: Any, *, prefetch: bool = True) -> int:
+        """The next number. `prefetch=False` where the source shares one connection with the
+        caller (tests, the demo loader): a background refill must not use it meanwhile."""
+        if prefetch and len(self._numbers) <= self.block // 2 and self._refill is None:
             self._refill = self._start(connection_source)
         while not self._numbers:
             refill = self._refill or self._start(connection_source)

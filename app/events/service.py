@@ -134,9 +134,11 @@ async def intake(
 
     event_id = uuid7()
     respond_by = deadlines.respond_by(now, urgent=data.urgent, policy=policy)
-    ref = repository.format_ref(
-        now.year, await repository.ref_numbers.next(database.unqueued_connection)
+    # Refilled in the background only with a pool; else the source is the caller's connection.
+    number = await repository.ref_numbers.next(
+        database.unqueued_connection, prefetch=database.pool is not None
     )
+    ref = repository.format_ref(now.year, number)
     values: dict[str, Any] = {
         "id": event_id,
         "ref": ref,

@@ -57,3 +57,29 @@ async def test_concurrent_callers_get_unique_increasing_numbers(pool: Pool) -> N
     taken = await asyncio.gather(*(numbers.next(source) for _ in range(10)))
     assert taken == sorted(set(taken))
     assert len(calls) == 4
+
+
+async def test_no_background_refill_on_a_shared_connection(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Without a pool the source is the caller's own connection: the next block is taken
+    only when the current one is empty, never by a task running beside the caller."""
+    numbers = RefNumbers(block=4)
+    source, calls = _counting(Database(session_maker).connection)
+    for _ in range(3):
+        await numbers.next(source, prefetch=False)
+        assert numbers._refill is None
+    assert len(calls) == 1  # 3 of a block of 4: no second trip yet
+
+
+async def test_with_a_pool_the_next_block_is_fetched_ahead(pool: Pool) -> None:
+    """Half a block used: the next block is on its way before anyone has to wait for it."""
+    numbers = RefNumbers(block=4)
+    source, calls = _counting(pool.acquire)
+    await numbers.next(source)
+    await numbers.next(source)
+    await numbers.next(source)  # 1 left of 4: a refill has started
+    assert numbers._refill is not None or len(calls) == 2
+    taken = [await numbers.next(source) for _ in range(5)]
+    assert taken == sorted(set(taken))
+    assert len(calls) >= 2
