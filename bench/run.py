@@ -257,71 +257,43 @@ class Bench:
 
     # --------------------------------------------------------------------------- servers
 
-    def start_service(self, workers: int) -> tuple[procs.Started, int]:
+    def _uvicorn(
+        self, name: str, app: list[str], workers: int, env: dict[str, str], probe: str
+    ) -> tuple[procs.Started, int]:
+        """Both apps under the same uvicorn settings: uvloop, httptools, no uvicorn access log."""
         port = procs.free_port()
         proc = procs.start(
-            f"service-{workers}w",
+            name,
             [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env=self.app_env(),
-            cwd=ROOT,
-            log_path=self.out / f"service-{workers}w.log",
-        )
-        procs.wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-        return proc, port
-
-    def start_bare(self, workers: int) -> tuple[procs.Started, int]:
-        port = procs.free_port()
-        env = self.app_env(BARE_DATABASE_URL=self.db_url, BARE_USER_ID=self.bench_user)
-        proc = procs.start(
-            f"bare-{workers}w",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bare_app:app",
-                "--app-dir",
-                str(BENCH),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
+                *(sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1"),
+                *("--port", str(port), "--workers", str(workers)),
+                *("--loop", "uvloop", "--http", "httptools"),
+                *("--no-access-log", "--log-level", "warning"),
             ],
             env=env,
             cwd=ROOT,
-            log_path=self.out / f"bare-{workers}w.log",
+            log_path=self.out / f"{name}.log",
         )
-        procs.wait_http(
-            f"http://127.0.0.1:{port}/v1/events/00000000-0000-0000-0000-000000000000", proc
-        )
+        procs.wait_http(f"http://127.0.0.1:{port}{probe}", proc)
         return proc, port
+
+    def start_service(self, workers: int) -> tuple[procs.Started, int]:
+        return self._uvicorn(
+            f"service-{workers}w",
+            ["app.main:create_app", "--factory"],
+            workers,
+            self.app_env(),
+            "/healthz",
+        )
+
+    def start_bare(self, workers: int) -> tuple[procs.Started, int]:
+        return self._uvicorn(
+            f"bare-{workers}w",
+            ["bare_app:app", "--app-dir", str(BENCH)],
+            workers,
+            self.app_env(BARE_DATABASE_URL=self.db_url, BARE_USER_ID=self.bench_user),
+            "/v1/events/00000000-0000-0000-0000-000000000000",
+        )
 
     def pg_pid(self) -> list[int]:
         pid = self.pg.postmaster_pid() if self.pg else None
