@@ -1,9 +1,14 @@
 """The two ways into PostgreSQL (`app.core.db.Database`) and how each is planned."""
 
+import uuid
+
 from asyncpg import Pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.core.auth import Principal
 from app.core.db import Database
+from app.events.repository import get_query, get_visible
+from app.rules.vocabulary import Role
 
 
 async def test_hot_statements_keep_the_plan_cache_and_reports_force_custom_plans(
@@ -25,3 +30,42 @@ async def test_hot_statements_keep_the_plan_cache_and_reports_force_custom_plans
     async with database.session_maker() as session:
         connection = await session.connection()
         assert (await connection.exec_driver_sql(show)).scalar() == "force_custom_plan"
+
+
+def _principal(*roles: Role, department: str | None = None) -> Principal:
+    return Principal(
+        user_id=uuid.uuid4(),
+        api_key_id=uuid.uuid4(),
+        name="planner",
+        roles=frozenset(roles),
+        department_id=uuid.uuid4() if department else None,
+        department=department,
+        service_account=False,
+    )
+
+
+async def test_get_by_id_keeps_a_generic_plan_for_every_caller_shape(pool: Pool) -> None:
+    """Get by id is not planned afresh on every request (issue 5): each visibility shape
+    (everything, a department's handler, a reporter) is its own statement, with no switch
+    parameters for a custom plan to fold, so PostgreSQL settles on the generic plan."""
+    shapes = [
+        _principal(Role.ADMIN),
+        _principal(Role.HANDLER, department="IT"),
+        _principal(Role.REPORTER),
+    ]
+    statements = set()
+    async with pool.acquire() as connection:
+        for principal in shapes:
+            for id_or_ref in (str(uuid.uuid4()), "EV-2026-999999"):
+                sql, _ = get_query(id_or_ref, principal)
+                statements.add(sql)
+                for _ in range(8):
+                    assert await get_visible(connection, id_or_ref, principal) is None
+                plans = await connection.fetchrow(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement = $1",
+                    sql,
+                )
+                assert plans is not None
+                assert plans["generic_plans"] >= 3, (principal.roles, dict(plans))
+    assert len(statements) == 6

@@ -1,9 +1,12 @@
 """Problem+json for every error, request ids, health and readiness (issue 2, points 8-9)."""
 
 import httpx
+import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Receive, Scope, Send
 
+from app.core.logging import RequestLogMiddleware, request_id
 from tests.conftest import Actor, build_app, intake_body
 
 
@@ -44,6 +47,40 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert given.headers["x-request-id"] == "abc-123"
     made = await client.get("/healthz")
     assert len(made.headers["x-request-id"]) >= 16
+    again = await client.get("/healthz")
+    assert again.headers["x-request-id"] != made.headers["x-request-id"]
+
+
+async def test_unusable_request_id_is_replaced(client: httpx.AsyncClient) -> None:
+    for bad in ("x" * 129, "tab\there"):
+        response = await client.get("/healthz", headers={"X-Request-ID": bad})
+        assert response.headers["x-request-id"] != bad
+        assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_request_id_is_bound_while_handling_and_logged() -> None:
+    seen: list[str | None] = []
+
+    async def inner(_scope: Scope, _receive: Receive, send: Send) -> None:
+        seen.append(request_id.get())
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = RequestLogMiddleware(inner)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.post("/v1/x", headers={"X-Request-ID": "req-7"})
+    assert response.status_code == 201
+    assert response.headers["x-request-id"] == "req-7"
+    assert seen == ["req-7"]
+    assert request_id.get() is None  # reset after the request
+    access = [e for e in logs if e["event"] == "request"]
+    assert len(access) == 1
+    assert access[0]["method"] == "POST"
+    assert access[0]["path"] == "/v1/x"
+    assert access[0]["status"] == 201
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
