@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.config import Settings, get_settings
 from app.core.db import Database, make_engine, make_pool, make_session_maker
 from app.core.errors import install_error_handlers
+from app.core.gc_tuning import tuned_gc
 from app.core.housekeeping import housekeeping
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.migrations import head_revision
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             async with database.session_maker() as session, session.begin():
                 await ensure_default_policy(session)
             async with housekeeping(database.session_maker):
-                yield
+                with tuned_gc(settings.gc_gen0_threshold):
+                    yield
         finally:
             if pool is not None:
                 await pool.close()

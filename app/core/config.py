@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
     principal_cache_seconds: float = Field(default=5.0, alias="PRINCIPAL_CACHE_SECONDS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # The young generation's collection threshold while serving (0: Python's default, 700);
+    # the start-up heap is frozen too. See `app.core.gc_tuning`.
+    gc_gen0_threshold: int = Field(default=20_000, ge=0, alias="GC_GEN0_THRESHOLD")
 
 
 @lru_cache

@@ -4,6 +4,8 @@ A pure ASGI middleware owns the request's session: it buffers the body (enforcin
 limit), replays stored first responses for a known `Idempotency-Key`, runs the app, and commits
 *before* the response is sent, so a failed commit becomes an error instead of a lie. Error
 responses (status >= 400) roll back; only successful responses are stored for replay.
+A request that opened no session by the time it answers (the hot paths: intake, get, lists,
+which run one statement each on a pooled connection) is passed straight through.
 """
 
 import hashlib
@@ -52,6 +54,8 @@ NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot s
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 MAX_KEY_LENGTH = 255
 REPLAY_HEADERS = ("content-type", "location", "etag", "link")
+# The request headers this layer reads (ASGI header names are lowercase bytes).
+_READ_HEADERS = frozenset((b"authorization", b"content-length", b"idempotency-key"))
 
 log = structlog.get_logger(__name__)
 
@@ -157,9 +161,10 @@ class TransactionMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        headers: dict[str, str] = {}
+        headers: dict[bytes, str] = {}
         for k, v in scope["headers"]:  # the first of repeated headers wins, as in Starlette
-            headers.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+            if k in _READ_HEADERS and k not in headers:
+                headers[k] = v.decode("latin-1")
         if "\x00" in path or b"%00" in scope.get("query_string", b""):
             await _send_problem(send, Unprocessable(NUL_DETAIL), path)
             return
@@ -167,7 +172,7 @@ class TransactionMiddleware:
 
         body = b""
         if method in ("POST", "PUT", "PATCH", "DELETE"):
-            declared = headers.get("content-length")
+            declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await _send_problem(
                     send, PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes"), path
@@ -197,10 +202,10 @@ class TransactionMiddleware:
         database = self.database()
         # The caller is resolved when a route asks (`auth.request_principal`), or here for a
         # keyed POST, whose stored answer belongs to the API key that sent it.
-        authorization = headers.get("authorization", "")
+        authorization = headers.get(b"authorization", "")
         principal: Principal | None = None
         claim: IdempotencyClaim | None = None
-        key = headers.get("idempotency-key") if method == "POST" else None
+        key = headers.get(b"idempotency-key") if method == "POST" else None
         if key is not None:
             if not key or len(key) > MAX_KEY_LENGTH:
                 await _send_problem(
@@ -260,11 +265,20 @@ class TransactionMiddleware:
 
         start: Message | None = None
         parts: list[bytes] = []
-        streaming = False
+        streaming = passthrough = False
 
         async def capture(message: Message) -> None:
-            nonlocal start, streaming
+            nonlocal start, streaming, passthrough
+            if passthrough:
+                await send(message)
+                return
             if message["type"] == "http.response.start":
+                if claim is None and holder.session is None:
+                    # No session was opened (the hot paths, which run their one statement on
+                    # a pooled connection): nothing to commit or store, so nothing to wait for.
+                    passthrough = True
+                    await send(message)
+                    return
                 start = message
                 return
             if message["type"] != "http.response.body" or start is None:
@@ -291,6 +305,10 @@ class TransactionMiddleware:
             if holder.session is not None:
                 await holder.session.rollback()
             raise
+        if passthrough:
+            if holder.session is not None and holder.session.in_transaction():
+                await holder.session.rollback()  # opened after the answer went out: not kept
+            return
         if streaming or start is None:
             return
         status: int = start["status"]
