@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -187,14 +188,19 @@ SELECT ok FROM lk
 """
 IDEMPOTENCY_CONFLICT: Final = "pk_idempotency_record"
 EXTERNAL_REF_CONFLICT: Final = "uq_event_external_ref"
-_JSONB_COLUMNS: Final = ("impact", "grading", "routing")
+# JSON columns of event rows (`steps` is the get statement's aggregate of plan steps).
+_JSON_COLUMNS: Final = ("impact", "grading", "routing", "steps")
 
 
 def _decode(record: Any) -> dict[str, Any]:
+    """A row as a dict, its JSON columns parsed (asyncpg hands json and jsonb over as text).
+    orjson: twice as fast as `json` here; the columns hold only values validated on the way
+    in (bounded numbers), so its 64-bit integers lose nothing."""
     row = dict(record.items())
-    for column in _JSONB_COLUMNS:
-        if isinstance(row[column], str):
-            row[column] = json.loads(row[column])
+    for column in _JSON_COLUMNS:
+        value = row.get(column)
+        if isinstance(value, str):
+            row[column] = orjson.loads(value)
     return row
 
 
@@ -376,10 +382,7 @@ async def get_visible(
     record = await connection.fetchrow(sql, *args)
     if record is None:
         return None
-    row = _decode(record)
-    if isinstance(row["steps"], str):
-        row["steps"] = json.loads(row["steps"])
-    return row
+    return _decode(record)
 
 
 async def visible_row(
@@ -493,12 +496,4 @@ async def list_visible(
 ) -> list[dict[str, Any]]:
     """A keyset page of the events the caller may see (up to limit + 1 rows)."""
     sql, args = list_query(principal, flt, cursor=cursor, limit=limit, now=now)
-    return [_decode_listed(r) for r in await connection.fetch(sql, *args)]
-
-
-def _decode_listed(record: Any) -> dict[str, Any]:
-    row = dict(record.items())
-    for column in _JSONB_COLUMNS:
-        if isinstance(row.get(column), str):
-            row[column] = json.loads(row[column])
-    return row
+    return [_decode(r) for r in await connection.fetch(sql, *args)]

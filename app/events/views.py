@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.events.models import Event
-from app.events.schemas import EventDetail, EventRead, StepRead
+from app.events.schemas import EventDetail, EventRead
 
 _EVENT_FIELDS = frozenset(EventRead.model_fields) - {"reporter", "external_ref"}
 
@@ -32,9 +32,8 @@ def event_read(row: Mapping[Any, Any]) -> EventRead:
 
 def event_detail(row: Mapping[Any, Any], steps: list[Any] | None = None) -> EventDetail:
     data = _common(row)
-    data["steps"] = [
-        StepRead.model_validate(s) for s in (steps if steps is not None else row.get("steps") or [])
-    ]
+    # Validated with the event in one call: dicts (a row's JSON steps) or ORM plan steps.
+    data["steps"] = steps if steps is not None else row.get("steps") or []
     data["plan_discussed_with"] = row["plan_discussed_with"]
     data["resolution"] = (
         {"result": row["resolution_result"], "measures": row["resolution_measures"]}
