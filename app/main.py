@@ -68,9 +68,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 await own_engine.dispose()
 
     app = FastAPI(
-        # The hot routes (intake, get, list) sit on the app's own router, matched first and
-        # without the included-router layers (measured: 5-10 µs per request).
-        routes=[*intake.router.routes, *read_router.routes],
         title="Closed-loop event management",
         version="1.0.0",
         description=DESCRIPTION,
@@ -89,7 +86,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         self_idempotent=intake.SELF_IDEMPOTENT,
     )
     app.add_middleware(RequestLogMiddleware)
+    # The hot routes first: routes are matched in order, one by one.
     routers = (
+        intake.router,
+        read_router,
         ops_router,
         directory_router,
         policy_router,

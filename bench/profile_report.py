@@ -34,7 +34,6 @@ BUCKETS = [
     ("starlette", "starlette/"),
     ("uvicorn", "uvicorn/"),
     ("structlog", "structlog/"),
-    ("asgi_correlation_id", "asgi_correlation_id/"),
     ("uuid_utils / uuid", "uuid"),
     ("json", "json/"),
     ("asyncio / uvloop", "asyncio/"),

@@ -15,9 +15,10 @@ REQUEST_ID_HEADER = b"x-request-id"
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-def _add_request_id(
+def add_request_id(
     _logger: object, _method: str, event_dict: structlog.types.EventDict
 ) -> structlog.types.EventDict:
+    """structlog processor: the id of the request being handled, on every line it writes."""
     current = request_id.get()
     if current:
         event_dict["request_id"] = current
@@ -37,7 +38,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_request_id,
+            add_request_id,
             structlog.processors.format_exc_info,
             # orjson to bytes: structlog's recipe for speed (one line per request at INFO).
             structlog.processors.JSONRenderer(serializer=orjson.dumps),

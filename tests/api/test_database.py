@@ -1,13 +1,16 @@
 """The two ways into PostgreSQL (`app.core.db.Database`) and how each is planned."""
 
+import gc
 import uuid
 
 from asyncpg import Pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.core.auth import Principal
+from app.core.config import Settings
 from app.core.db import Database
 from app.events.repository import get_query, get_visible
+from app.main import create_app
 from app.rules.vocabulary import Role
 
 
@@ -46,11 +49,13 @@ def _principal(*roles: Role, department: str | None = None) -> Principal:
 
 async def test_get_by_id_keeps_a_generic_plan_for_every_caller_shape(pool: Pool) -> None:
     """Get by id is not planned afresh on every request (issue 5): each visibility shape
-    (everything, a department's handler, a reporter) is its own statement, with no switch
+    (everything; a department's handler; a handler without one; a reporter) is its own
+    statement, with no switch
     parameters for a custom plan to fold, so PostgreSQL settles on the generic plan."""
     shapes = [
         _principal(Role.ADMIN),
         _principal(Role.HANDLER, department="IT"),
+        _principal(Role.HANDLER),
         _principal(Role.REPORTER),
     ]
     statements = set()
@@ -68,4 +73,15 @@ async def test_get_by_id_keeps_a_generic_plan_for_every_caller_shape(pool: Pool)
                 )
                 assert plans is not None
                 assert plans["generic_plans"] >= 3, (principal.roles, dict(plans))
-    assert len(statements) == 6
+    assert len(statements) == 8
+
+
+async def test_the_app_serves_with_the_configured_collector(migrated_url: str) -> None:
+    """The lifespan applies `GC_GEN0_THRESHOLD` while serving and restores it after."""
+    app = create_app(Settings(DATABASE_URL=migrated_url, GC_GEN0_THRESHOLD=12_345))
+    before = gc.get_threshold()
+    async with app.router.lifespan_context(app):
+        assert gc.get_threshold()[0] == 12_345
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -2,11 +2,13 @@
 
 import httpx
 import structlog
-from fastapi import FastAPI
+from fastapi import BackgroundTasks, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from app.core.logging import RequestLogMiddleware, request_id
+from app.core.logging import RequestLogMiddleware, add_request_id, request_id
+from app.directory import service as directory
+from app.directory.schemas import DepartmentCreate
 from tests.conftest import Actor, build_app, intake_body
 
 
@@ -70,7 +72,7 @@ async def test_request_id_is_bound_while_handling_and_logged() -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:
-        with structlog.testing.capture_logs() as logs:
+        with structlog.testing.capture_logs(processors=[add_request_id]) as logs:
             response = await client.post("/v1/x", headers={"X-Request-ID": "req-7"})
     assert response.status_code == 201
     assert response.headers["x-request-id"] == "req-7"
@@ -81,6 +83,35 @@ async def test_request_id_is_bound_while_handling_and_logged() -> None:
     assert access[0]["method"] == "POST"
     assert access[0]["path"] == "/v1/x"
     assert access[0]["status"] == 201
+    assert access[0]["request_id"] == "req-7"  # the line is written while the id is bound
+    assert access[0]["duration_ms"] >= 0
+
+
+async def test_a_session_opened_after_the_answer_is_rolled_back_and_reported(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A response that went out before any session was opened is passed straight through; a
+    write made after it (here by a background task) is not kept, and is logged as an error."""
+    app: FastAPI = build_app(session_maker)
+
+    @app.get("/late")
+    async def late(request: Request, background: BackgroundTasks) -> dict[str, str]:
+        async def write() -> None:
+            session = request.state.session.get()
+            await directory.create_department(session, DepartmentCreate(code="LATE", name="Late"))
+
+        background.add_task(write)
+        return {"status": "ok"}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/late")
+    assert response.status_code == 200
+    assert any(e["event"] == "session_opened_after_response" for e in logs)
+    async with session_maker() as session:
+        assert "LATE" not in await directory.known_department_codes(session)
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:

@@ -2,9 +2,7 @@
 
 import gc
 
-from app.core.config import Settings
 from app.core.gc_tuning import tuned_gc
-from app.main import create_app
 
 
 def test_serving_freezes_the_start_up_heap_and_raises_the_young_threshold() -> None:
@@ -25,11 +23,13 @@ def test_zero_leaves_the_collector_as_python_sets_it() -> None:
     assert gc.get_threshold() == before
 
 
-async def test_the_app_serves_with_the_configured_collector(migrated_url: str) -> None:
-    app = create_app(Settings(DATABASE_URL=migrated_url, GC_GEN0_THRESHOLD=12_345))
+def test_overlapping_uses_apply_once_and_restore_after_the_last() -> None:
     before = gc.get_threshold()
-    async with app.router.lifespan_context(app):
-        assert gc.get_threshold()[0] == 12_345
-        assert gc.get_freeze_count() > 0
+    with tuned_gc(20_000):
+        frozen = gc.get_freeze_count()
+        with tuned_gc(20_000):
+            assert gc.get_threshold()[0] == 20_000
+        assert gc.get_threshold()[0] == 20_000  # the outer use still serves
+        assert gc.get_freeze_count() == frozen
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
