@@ -5,11 +5,13 @@ Everything is made by `INSERT ... SELECT ... FROM generate_series` in PostgreSQL
 (N, seed, anchor hour) whatever the plan or the order of execution.
 
 What it holds (all categories, subcategories, severities, channels, departments):
-- departments: the nine default codes; users: 10 intake agents (CS) and 5 handlers per department
+- departments: the nine default codes; users: 10 intake agents (CS), 5 handlers per department
+  and a CRM integration (a service account that sees only the events it created)
 - events: created uniformly over the 730 days before the anchor (the current hour); the status
   depends on age (recent: mostly open; older than 60 days: 82 % closed, 6 % cancelled, the rest
   stuck somewhere in the loop); deadlines and stage times consistent with the status; 10 % carry
-  an external_ref; 3 % urgent (50 % of emergencies)
+  an external_ref and were pushed in by the CRM integration, the rest by the intake agents;
+  3 % urgent (50 % of emergencies)
 - timeline_entry: one row per transition reached (1..9 per event, about 7 on average)
 - plan_step: two steps per event that got to `in_progress` or beyond
 - satisfaction: one per closed event (8 % unreachable, the rest scored 1..5, mostly 4 and 5)
@@ -23,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -44,6 +48,7 @@ DEPT_NAMES = {
 }
 HANDLERS_PER_DEPT = 5
 AGENTS = 10
+CRM_USER = str(uuid.UUID(hashlib.md5(b"bench-crm-integration").hexdigest()))  # bench.crm_uuid()
 
 FUNCTIONS = """
 CREATE SCHEMA IF NOT EXISTS bench;
@@ -57,6 +62,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT md5('bench-handler-' || code || '-' || k)::uuid $$;
 CREATE OR REPLACE FUNCTION bench.agent_uuid(k int) RETURNS uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT md5('bench-agent-' || k)::uuid $$;
+CREATE OR REPLACE FUNCTION bench.crm_uuid() RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT md5('bench-crm-integration')::uuid $$;
 """
 
 DIRECTORY = """
@@ -79,6 +86,12 @@ SELECT bench.handler_uuid(code, k), 'Handler ' || code || ' ' || k,
        CASE WHEN k = 1 THEN ARRAY['handler', 'dept_head'] ELSE ARRAY['handler'] END::varchar[],
        false, true, $1, $1
 FROM unnest($2::text[]) code, generate_series(1, $5::int) k
+ON CONFLICT DO NOTHING;
+
+INSERT INTO app_user (id, name, email, department_id, roles, service_account, active,
+                      created_at, updated_at)
+VALUES (bench.crm_uuid(), 'CRM integration', NULL, NULL, ARRAY['integration']::varchar[],
+        true, true, $1, $1)
 ON CONFLICT DO NOTHING;
 """
 
@@ -216,7 +229,8 @@ SELECT
   CASE WHEN s.u_rep < .7 THEN 'reporter' || (s.i % 20000) || '@example.com' END,
   CASE WHEN s.u_rep >= .7 THEN '+1 555 ' || lpad((s.i % 10000)::text, 4, '0') END,
   NULL,
-  bench.agent_uuid(1 + floor(s.u_cre * 10)::int),
+  CASE WHEN s.u_ext < .1 THEN bench.crm_uuid()
+       ELSE bench.agent_uuid(1 + floor(s.u_cre * 10)::int) END,
   CASE WHEN s.u_ext < .1 THEN 'crm' END,
   CASE WHEN s.u_ext < .1 THEN 'CRM-' || s.i END,
   CASE WHEN s.u_coop > .9 THEN ARRAY[(ARRAY['CS', 'IT', 'OPS', 'SALES', 'LOG', 'ADM', 'SAF',
@@ -409,10 +423,11 @@ async def load(url: str, *, events: int, seed: int = 42, chunks: int = 8) -> dic
         t0 = time.perf_counter()
         await conn.execute(FUNCTIONS)
         args = (anchor, DEPARTMENTS, [DEPT_NAMES[c] for c in DEPARTMENTS])
-        departments, agents, handlers = (s for s in DIRECTORY.split(";") if s.strip())
+        departments, agents, handlers, integration = (s for s in DIRECTORY.split(";") if s.strip())
         await conn.execute(departments, *args)
         await conn.execute(agents.replace("$4", "$2"), anchor, AGENTS)
         await conn.execute(handlers.replace("$5", "$3"), anchor, DEPARTMENTS, HANDLERS_PER_DEPT)
+        await conn.execute(integration, anchor)
         secondary = await conn.fetch(SECONDARY, ["event", "timeline_entry", "plan_step"])
         for row in secondary:
             if row["kind"] == "constraint":

@@ -57,6 +57,16 @@ LIST_SCENARIOS: list[dict[str, Any]] = [
         "params": [("urgent", "true"), ("severity", "major")],
     },
     {"name": "handler of IT (visibility rule), no filter", "principal": "handler", "params": []},
+    {
+        "name": "CRM integration's own events (visibility rule), no filter",
+        "principal": "integration",
+        "params": [],
+    },
+    {
+        "name": "status=resolved (the feedback queue)",
+        "principal": "admin",
+        "params": [("status", "resolved")],
+    },
 ]
 
 
@@ -148,7 +158,8 @@ async def _principals(conn: asyncpg.Connection) -> dict[str, Any]:
     from app.rules.vocabulary import Role
 
     out = {}
-    for name, key in (("admin", "bench"), ("handler", "bench-handler")):
+    keys = (("admin", "bench"), ("handler", "bench-handler"), ("integration", "bench-crm"))
+    for name, key in keys:
         row = await conn.fetchrow(
             "SELECT k.id AS key_id, u.id, u.name, u.roles, u.department_id, d.code "
             "FROM api_key k JOIN app_user u ON u.id = k.user_id "

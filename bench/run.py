@@ -490,6 +490,22 @@ class Bench:
             bare.stop()
         return phase
 
+    def _integration_token(self, conn: http.client.HTTPConnection) -> str:
+        """A key for the data set's CRM integration, made through the API as an admin would."""
+        body = json.dumps({"name": "bench-crm", "user_id": dataset.CRM_USER})
+        conn.request(
+            "POST",
+            "/v1/api-keys",
+            body=body,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 201:
+            raise RuntimeError(f"POST /v1/api-keys -> {resp.status}: {data[:300]!r}")
+        token: str = json.loads(data)["token"]
+        return token
+
     def list_phase(self, port: int) -> dict[str, Any]:
         """Sequential single-connection client, no other load: first page and a deep cursor."""
         a = self.args
@@ -497,9 +513,13 @@ class Bench:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         out: dict[str, Any] = {}
         try:
+            tokens = {
+                "admin": self.token,
+                "handler": self.handler_token,
+                "integration": self._integration_token(conn),
+            }
             for scen in plans.LIST_SCENARIOS:
-                token = self.handler_token if scen["principal"] == "handler" else self.token
-                headers = {"Authorization": f"Bearer {token}"}
+                headers = {"Authorization": f"Bearer {tokens[scen['principal']]}"}
                 base = list(scen["params"])
 
                 def get(params: list[tuple[str, str]], *, hdrs: dict[str, str] = headers) -> Any:
