@@ -63,6 +63,11 @@ LIST_SCENARIOS: list[dict[str, Any]] = [
         "params": [],
     },
     {
+        "name": "status=reported (the intake queue)",
+        "principal": "admin",
+        "params": [("status", "reported")],
+    },
+    {
         "name": "status=resolved (the feedback queue)",
         "principal": "admin",
         "params": [("status", "resolved")],
