@@ -31,7 +31,8 @@ def valid_request_id(value: str) -> bool:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr; uvicorn's access log is left to uvicorn."""
+    """JSON lines on stderr. The access log is `RequestLogMiddleware`'s; `serve` turns
+    uvicorn's own off."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
     structlog.configure(
         processors=[

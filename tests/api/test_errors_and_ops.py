@@ -87,7 +87,7 @@ async def test_request_id_is_bound_while_handling_and_logged() -> None:
     assert access[0]["duration_ms"] >= 0
 
 
-async def test_a_session_opened_after_the_answer_is_rolled_back_and_reported(
+async def test_a_session_opened_after_the_answer_is_not_kept_and_is_reported(
     session_maker: async_sessionmaker[AsyncSession],
 ) -> None:
     """A response that went out before any session was opened is passed straight through; a
