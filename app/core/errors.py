@@ -97,6 +97,32 @@ class IdempotencyInFlight(AppError):
     )
 
 
+class IdempotencySecretWithheld(AppError):
+    """A replay of a request whose first answer carried a secret (never stored, issue 10)."""
+
+    status, type, title = (
+        409,
+        "idempotency-secret-withheld",
+        "The first response carried a secret and is not replayed",
+    )
+
+    def __init__(self, location: str | None = None) -> None:
+        detail = (
+            "The request with this Idempotency-Key succeeded; its response carried a secret "
+            "that is shown once and never stored. "
+        )
+        if location:
+            super().__init__(
+                detail + f"The resource it created is at {location}.", location=location
+            )
+        else:
+            super().__init__(detail)
+        self.location = location
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Location": self.location} if self.location else {}
+
+
 def problem_body(
     *, status: int, type_: str, title: str, detail: str, instance: str | None = None, **ext: Any
 ) -> dict[str, Any]:

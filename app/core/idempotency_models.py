@@ -20,5 +20,8 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int]
     headers: Mapped[dict[str, Any]] = mapped_column(pg.JSONB)
     body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # The first response carried a secret (an API key's token): its body is not kept and a
+    # replay answers 409 `idempotency-secret-withheld` instead (issue 10, item 2).
+    secret_withheld: Mapped[bool] = mapped_column(server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
     expires_at: Mapped[datetime] = mapped_column(index=True)

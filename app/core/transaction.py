@@ -12,8 +12,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -24,36 +22,26 @@ from app.core.auth import Principal, authenticate
 from app.core.clock import utcnow
 from app.core.db import Database, RequestSession, driver_connection
 from app.core.errors import (
+    AppError,
     IdempotencyInFlight,
-    IdempotencyKeyReused,
     PayloadTooLarge,
     Unauthorized,
     Unprocessable,
     problem_body,
 )
+from app.core.idempotency import (
+    MAX_KEY_LENGTH,
+    WITHHOLD_STATE,
+    IdempotencyClaim,
+    lock_in_session,
+    replay_headers,
+    store,
+    stored_response,
+)
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
-# Plain SQL on the request's own connection: this layer runs on every keyed POST.
-LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
-FIND_SQL = (
-    "SELECT request_hash, status_code, headers, body FROM idempotency_record"
-    " WHERE scope = $1 AND key = $2 AND expires_at > now()"
-)
-STORE_SQL = (
-    "INSERT INTO idempotency_record (scope, key, request_hash, status_code, headers, body,"
-    " expires_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
-    " ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
-    " status_code = EXCLUDED.status_code, headers = EXCLUDED.headers, body = EXCLUDED.body,"
-    " expires_at = EXCLUDED.expires_at"
-)
-DELETE_EXPIRED_SQL = (
-    "DELETE FROM idempotency_record WHERE scope = $1 AND key = $2 AND expires_at <= now()"
-)
 NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-MAX_KEY_LENGTH = 255
-REPLAY_HEADERS = ("content-type", "location", "etag", "link")
 # The request headers this layer reads (ASGI header names are lowercase bytes).
 _READ_HEADERS = frozenset((b"authorization", b"content-length", b"idempotency-key"))
 
@@ -92,52 +80,6 @@ async def _send_problem(
     headers = [(b"content-type", b"application/problem+json")]
     headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
     await _send_simple(send, status, body, headers)
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyClaim:
-    """A keyed POST: the key, scoped to the API key that sent it, and the request's hash."""
-
-    scope: str
-    key: str
-    request_hash: str
-
-    @property
-    def lock_key(self) -> str:
-        return self.scope + ":" + self.key
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-
-async def stored_response(connection: Any, claim: IdempotencyClaim) -> StoredResponse | None:
-    """The first response stored under the claim's key (None when there is none); 422 when
-    the key was used with another request."""
-    record = await connection.fetchrow(FIND_SQL, claim.scope, claim.key)
-    if record is None:
-        return None
-    if record["request_hash"] != claim.request_hash:
-        raise IdempotencyKeyReused()
-    stored = record["headers"]
-    if isinstance(stored, str):
-        stored = json.loads(stored)
-    headers = [(k.encode(), v.encode()) for k, v in stored.items()]
-    return StoredResponse(
-        record["status_code"], [*headers, (b"idempotent-replayed", b"true")], record["body"]
-    )
-
-
-def replay_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The response headers a replay repeats."""
-    return {
-        k.decode("latin-1"): v.decode("latin-1")
-        for k, v in headers
-        if k.decode("latin-1").lower() in REPLAY_HEADERS
-    }
 
 
 class TransactionMiddleware:
@@ -317,16 +259,15 @@ class TransactionMiddleware:
         status: int = start["status"]
         payload = b"".join(parts)
         if claim is not None and status < 400:
-            connection = await driver_connection(holder.get())
-            await connection.execute(
-                STORE_SQL,
-                claim.scope,
-                claim.key,
-                claim.request_hash,
-                status,
-                json.dumps(replay_headers(start["headers"])),
-                payload,
-                utcnow() + IDEMPOTENCY_TTL,
+            withheld = bool(scope["state"].get(WITHHOLD_STATE))
+            await store(
+                await driver_connection(holder.get()),
+                claim,
+                status=status,
+                headers=replay_headers(start["headers"], withheld=withheld),
+                body=payload,
+                now=utcnow(),
+                withheld=withheld,
             )
         try:
             await self._finish(holder.session, status)
@@ -360,19 +301,17 @@ class TransactionMiddleware:
         self, session: AsyncSession, send: Send, claim: IdempotencyClaim, path: str
     ) -> bool:
         """Answer from a stored first response; True when the request was answered here."""
-        connection = await driver_connection(session)
-        locked = await connection.fetchval(LOCK_SQL, claim.lock_key)
-        if not locked:
+        if not await lock_in_session(session, claim):
             await session.rollback()
             await _send_problem(send, IdempotencyInFlight(), path)
             return True
         # A second statement on purpose: its snapshot is taken after the lock is held, so it
         # sees a record the previous holder committed just before releasing the lock.
         try:
-            stored = await stored_response(connection, claim)
-        except IdempotencyKeyReused as exc:
+            stored = await stored_response(await driver_connection(session), claim)
+        except AppError as exc:  # the key reused with another request, or a withheld secret
             await session.rollback()
-            await _send_problem(send, exc, path)
+            await _send_problem(send, exc, path, exc.headers())
             return True
         if stored is None:
             return False

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.auth import AdminPrincipal, CurrentPrincipal, Principal, require_roles
 from app.core.db import SessionDep
+from app.core.idempotency import withhold_from_replay
 from app.core.schemas import DeptCode
 from app.directory import service
 from app.directory.schemas import (
@@ -103,7 +104,7 @@ async def update_user(
     return await service.update_user(session, user_id, body)
 
 
-@router.post("/api-keys", status_code=201)
+@router.post("/api-keys", status_code=201, dependencies=[Depends(withhold_from_replay)])
 async def create_api_key(
     body: ApiKeyCreate, session: SessionDep, _admin: AdminPrincipal
 ) -> ApiKeyCreated:

@@ -1,6 +1,5 @@
 """Intake and reading of events (R3.1, R7.1). Services never commit; the request does."""
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,16 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.db import Database, uuid7
 from app.core.errors import Conflict, GateNotMet, IdempotencyInFlight, NotFound, Unprocessable
-from app.core.pagination import Cursor, decode_cursor, encode_cursor
-from app.core.transaction import (
+from app.core.idempotency import (
     DELETE_EXPIRED_SQL,
     IDEMPOTENCY_TTL,
     LOCK_SQL,
-    STORE_SQL,
     IdempotencyClaim,
     StoredResponse,
+    store,
     stored_response,
 )
+from app.core.pagination import Cursor, decode_cursor, encode_cursor
 from app.directory.service import department_codes_cached, department_codes_in
 from app.events import repository, timeline
 from app.events.models import Event
@@ -278,15 +277,13 @@ async def _known_external_ref(
             raise Conflict("This external_ref is already used by an event you cannot see")
         answer = _answer(event_detail(row), 200)
         if claim is not None:
-            await connection.execute(
-                STORE_SQL,
-                claim.scope,
-                claim.key,
-                claim.request_hash,
-                answer.status,
-                json.dumps(answer.headers),
-                answer.body,
-                now + IDEMPOTENCY_TTL,
+            await store(
+                connection,
+                claim,
+                status=answer.status,
+                headers=answer.headers,
+                body=answer.body,
+                now=now,
             )
     return answer
 

@@ -298,3 +298,52 @@ async def test_one_key_two_bodies_on_a_known_external_ref_never_both_answer(
         )
     assert stored == answered.content
     assert await _events_of(engine, committed_key) == [uuid.UUID(known.json()["id"])]
+
+
+async def test_one_idempotency_key_on_twenty_concurrent_notes_makes_one_note(
+    committed: Committed,
+) -> None:
+    """Issue 10, item 1: the key's lock holds for the request's whole transaction on every
+    POST, not only intake. Twenty requests with one key on real connections at once: exactly
+    one note; every other answer is 409 `idempotency-in-flight` or a replay of the first."""
+    cast = await committed.cast("IT")
+    async with committed.client() as client:
+        event = await flow.walk(client, cast, BUSINESS_ISSUE, Status.ASSIGNED)
+    notes = url(event["id"], "/notes")
+    headers = {**cast.handler.headers, "Idempotency-Key": f"note-{uuid.uuid4()}"}
+    body = {"kind": "progress", "body": "Called the vendor; a patch is due tomorrow."}
+    clients = [committed.client() for _ in range(20)]
+    try:
+        responses = await asyncio.gather(
+            *(c.post(notes, json=body, headers=headers) for c in clients)
+        )
+    finally:
+        for c in clients:
+            await c.aclose()
+
+    created = [r for r in responses if r.status_code == 201]
+    firsts = [r for r in created if "idempotent-replayed" not in r.headers]
+    assert len(firsts) == 1, [
+        (r.status_code, r.headers.get("idempotent-replayed")) for r in responses
+    ]
+    assert all(r.content == firsts[0].content for r in created)
+    others = [r for r in responses if r.status_code != 201]
+    assert all(r.status_code == 409 for r in others), [r.text for r in others]
+    assert all(r.json()["type"].endswith("/idempotency-in-flight") for r in others)
+    async with committed.client() as client:
+        listed = await flow.call(client, "GET", notes, cast.handler)
+    assert [n["id"] for n in listed] == [firsts[0].json()["id"]]
+    actions, outbox = await _rows(committed, event["id"])
+    assert actions.count("note") == 1
+    assert outbox.count("event.note_added") == 1
+    async with committed.maker() as session:
+        stored = await session.scalar(
+            sa.select(IdempotencyRecord.body).where(
+                IdempotencyRecord.key == headers["Idempotency-Key"]
+            )
+        )
+        await session.execute(
+            sa.delete(IdempotencyRecord).where(IdempotencyRecord.key == headers["Idempotency-Key"])
+        )
+        await session.commit()
+    assert stored == firsts[0].content

@@ -3,11 +3,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from app.core.auth import CurrentPrincipal
 from app.core.clock import utcnow
 from app.core.db import SessionDep
+from app.core.idempotency import withhold_from_replay
 from app.events.routes.deps import MUTATION_RESPONSES, EventRef, IfMatch
 from app.events.schemas import (
     FeedbackDecision,
@@ -81,7 +82,9 @@ async def record_satisfaction(
     )
 
 
-@router.post("/{event_id}/survey-link", status_code=201)
+@router.post(
+    "/{event_id}/survey-link", status_code=201, dependencies=[Depends(withhold_from_replay)]
+)
 async def create_survey_link(
     event_id: EventRef,
     session: SessionDep,

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.core.auth import request_principal
 from app.core.clock import utcnow
-from app.core.transaction import IdempotencyClaim
+from app.core.idempotency import IdempotencyClaim
 from app.events import service
 from app.events.schemas import EventCreate, EventDetail
 from app.policy.service import policy_in_force
