@@ -14,6 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import Database, SessionDep
 from app.core.errors import AppError, NotFound
 from app.directory.service import department_codes_cached, known_department_codes
+from app.policy.document import (
+    DEFAULT_POLICY_DOCUMENT,
+    PolicyInvalid,
+    parse_policy,
+    policy_document,
+)
 from app.policy.models import PolicyVersion
 from app.policy.schemas import (
     DeadlinesRead,
@@ -25,7 +31,7 @@ from app.policy.schemas import (
 )
 from app.rules import deadlines, grading, lifecycle, routing
 from app.rules.lifecycle import EventSnapshot
-from app.rules.policy import DEFAULT_POLICY_DOCUMENT, Policy, PolicyInvalid
+from app.rules.policy import Policy
 from app.rules.vocabulary import Category, Status
 
 CACHE_SECONDS = 5.0
@@ -92,7 +98,7 @@ async def current_policy(session: AsyncSession) -> Policy:
     if row is None:
         await ensure_default_policy(session)
         return await current_policy(session)
-    policy = Policy.from_document(row.document, version=row.version)
+    policy = parse_policy(row.document, version=row.version)
     if row.version >= _cache.min_version:
         _cache.policy, _cache.loaded_at = policy, time.monotonic()
     return policy
@@ -104,7 +110,7 @@ async def policy_version(session: AsyncSession, version: int) -> Policy:
     )
     if document is None:
         raise NotFound(f"No policy version {version}")
-    return Policy.from_document(document, version=version)
+    return parse_policy(document, version=version)
 
 
 async def read_version(session: AsyncSession, version: int | None = None) -> PolicyRead:
@@ -126,7 +132,7 @@ async def put_policy(
     """Validate a new policy document (every problem listed) and store it as the next version."""
     known = await known_department_codes(session)
     try:
-        policy = Policy.from_document(document, known_departments=known)
+        policy = parse_policy(document, known_departments=known)
     except PolicyInvalid as exc:
         raise PolicyRejected(
             f"{len(exc.problems)} problem(s) in the policy document",
@@ -137,7 +143,7 @@ async def put_policy(
     latest = await session.scalar(sa.select(sa.func.max(PolicyVersion.version))) or 0
     await session.execute(
         sa.insert(PolicyVersion).values(
-            version=latest + 1, document=policy.to_document(), note=note, created_by=actor_id
+            version=latest + 1, document=policy_document(policy), note=note, created_by=actor_id
         )
     )
     invalidate_cache(min_version=latest + 1)

@@ -28,14 +28,11 @@ from app.rules.lifecycle import (
     next_status,
 )
 from app.rules.policy import (
-    DEFAULT_POLICY_DOCUMENT,
     DeadlinePolicy,
     GateOptions,
     GradingPolicy,
     GradingRule,
     Policy,
-    PolicyInvalid,
-    PolicyProblem,
     RoutingPolicy,
     WorkingCalendar,
     default_policy,
@@ -58,7 +55,6 @@ from app.rules.vocabulary import (
 )
 
 __all__ = [
-    "DEFAULT_POLICY_DOCUMENT",
     "GATE_DESCRIPTIONS",
     "HAPPY_PATH",
     "SEVERITY_RANK",
@@ -79,8 +75,6 @@ __all__ = [
     "ImpactFacts",
     "Outage",
     "Policy",
-    "PolicyInvalid",
-    "PolicyProblem",
     "ReviewFacts",
     "Role",
     "RootCause",

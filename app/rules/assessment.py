@@ -2,22 +2,28 @@
 
 from collections.abc import Sequence
 
+from app.rules.policy import DEFAULT_URGENT_FLOOR, Policy
 from app.rules.vocabulary import SEVERITY_RANK, Severity, Status
-
-URGENT_FLOOR = Severity.IMPORTANT
 
 
 def override_problems(
-    graded: Severity, override: Severity | None, *, urgent: bool, reason: str | None
+    graded: Severity,
+    override: Severity | None,
+    *,
+    urgent: bool,
+    reason: str | None,
+    policy: Policy | None = None,
 ) -> list[str]:
     """R3.2.2 / R3.1.3: a manual grade needs a reason and never takes an urgent event below
-    `important`. Returns the problems (empty when the override may stand)."""
+    the policy's `grading.urgent_floor` (issue 11 item 4; `important` by default, also when no
+    policy is given). Returns the problems (empty when the override may stand)."""
     problems: list[str] = []
     if override is None or override == graded:
         return problems
     if not reason:
         problems.append("severity_override.reason")
-    if urgent and SEVERITY_RANK[override] < SEVERITY_RANK[URGENT_FLOOR]:
+    floor = DEFAULT_URGENT_FLOOR if policy is None else policy.grading.urgent_floor
+    if urgent and SEVERITY_RANK[override] < SEVERITY_RANK[floor]:
         problems.append("severity_override.urgent_floor")
     return problems
 

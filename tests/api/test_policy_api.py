@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.events.models import Event
 from app.outbox.models import OutboxMessage
+from app.policy.document import DEFAULT_POLICY_DOCUMENT
 from app.policy.models import PolicyVersion
-from app.rules.policy import DEFAULT_POLICY_DOCUMENT
 from app.rules.vocabulary import Role
 from tests.conftest import Actor, MakeActor, intake_body
 

@@ -1,6 +1,7 @@
 """Due times from urgency, severity and the working calendar (R1.3.1, product.md section 3)."""
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -24,23 +25,14 @@ from app.rules.policy import WorkingCalendar
 
 BERLIN: Final = ZoneInfo("Europe/Berlin")
 POLICY: Final = default_policy()
-CALENDAR_DOC: Final = {
-    "timezone": "Europe/Berlin",
-    "workdays": [0, 1, 2, 3, 4],
-    "start": "09:00",
-    "end": "17:00",
-    "holidays": ["2026-12-24", "2026-12-25"],
-}
-
-
-def _calendar_policy() -> Policy:
-    doc = default_policy().to_document()
-    doc["deadlines"]["calendar"] = CALENDAR_DOC
-    return Policy.from_document(doc)
-
-
-CALENDAR_POLICY: Final = _calendar_policy()
-CALENDAR: Final = CALENDAR_POLICY.deadlines.calendar
+CALENDAR: Final = WorkingCalendar(
+    timezone="Europe/Berlin",
+    workdays=frozenset(range(5)),
+    start=time(9, 0),
+    end=time(17, 0),
+    holidays=frozenset({date(2026, 12, 24), date(2026, 12, 25)}),
+)
+CALENDAR_POLICY: Final = replace(POLICY, deadlines=replace(POLICY.deadlines, calendar=CALENDAR))
 
 
 def berlin(text: str) -> datetime:

@@ -1,5 +1,6 @@
 """Lead and cooperating departments from the policy's mapping (R3.2.3)."""
 
+from dataclasses import replace
 from typing import Final
 
 import pytest
@@ -148,9 +149,9 @@ def test_complaint_led_by_customer_service() -> None:
 
 
 def _with(changes: dict[str, object], section: str) -> Policy:
-    doc = POLICY.to_document()
-    doc["routing"][section].update(changes)
-    return Policy.from_document(doc)
+    routing = POLICY.routing
+    changed = replace(getattr(routing, section), **changes)
+    return replace(POLICY, routing=replace(routing, **{section: changed}))
 
 
 def test_coordination_without_all_involved_leaves_only_the_coordinator() -> None:
