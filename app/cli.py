@@ -1,4 +1,5 @@
-"""The command line: `python -m app serve|migrate|create-api-key|seed-demo` (product.md s6)."""
+"""The command line: `python -m app serve|worker|migrate|create-api-key|seed-demo`
+(product.md s6)."""
 
 import argparse
 import asyncio
@@ -101,6 +102,26 @@ def _exit_on_signal(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def cmd_worker(_args: argparse.Namespace) -> int:
+    """The background jobs without the API (issue 12, item 1); SIGTERM stops it cleanly."""
+    from app.runner.process import run_worker
+
+    url, server = _database_url()
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        upgrade(url)
+        print("Worker running (the background jobs; SIGTERM stops it)", flush=True)
+        asyncio.run(run_worker(get_settings()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # asyncio.run's loop put SIGTERM back to its default; keep it from cutting the cleanup.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if server is not None:
+            server.cleanup()
+    return 0
+
+
 def cmd_create_api_key(args: argparse.Namespace) -> int:
     url, _server = _database_url()
     upgrade(url)
@@ -158,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    worker = commands.add_parser("worker", help="migrate, then run the background jobs only")
+    worker.set_defaults(func=cmd_worker)
     key = commands.add_parser("create-api-key", help="create a service account and print its token")
     key.add_argument("--name", required=True)
     key.add_argument("--role", required=True, choices=[r.value for r in Role])

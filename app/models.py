@@ -6,4 +6,5 @@ def load_all() -> None:
     import app.directory.models
     import app.events.models
     import app.outbox.models
-    import app.policy.models  # noqa: F401
+    import app.policy.models
+    import app.runner.models  # noqa: F401

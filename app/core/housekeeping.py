@@ -1,19 +1,15 @@
-"""Background housekeeping inside the service: expired Idempotency-Key records are deleted.
+"""Housekeeping statements: expired Idempotency-Key records are deleted.
 
-Safe with any number of replicas: the delete is idempotent and bounded per round.
+Run by the background runner as its `purge_idempotency_keys` job (app/runner/jobs.py), one
+runner at a time; safe with any number of replicas anyway: the delete skips rows another
+transaction holds and is bounded per piece.
 """
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 import sqlalchemy as sa
-import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.idempotency_models import IdempotencyRecord
 
-log = structlog.get_logger(__name__)
 BATCH = 5_000
 
 
@@ -31,28 +27,3 @@ async def purge_expired_keys(session: AsyncSession) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def run_housekeeping(maker: async_sessionmaker[AsyncSession], interval: float) -> None:
-    while True:
-        try:
-            async with maker() as session, session.begin():
-                deleted = await purge_expired_keys(session)
-            if deleted:
-                log.info("idempotency_keys_purged", count=deleted)
-        except Exception:
-            log.exception("housekeeping_failed")
-        await asyncio.sleep(interval)
-
-
-@contextlib.asynccontextmanager
-async def housekeeping(
-    maker: async_sessionmaker[AsyncSession], interval: float = 600.0
-) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_housekeeping(maker, interval))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -1,0 +1,45 @@
+"""A periodic job and the piece of work it does at a time (issue 12, item 1)."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Piece:
+    """What one piece of a job's work gets from the runner.
+
+    `session` is inside the piece's own transaction: committed when the work returns, rolled
+    back when it raises or is cancelled, so a piece is done entirely or not at all. `now` is
+    the runner's (injectable) clock; `holder` names this runner (for leases and claims).
+    """
+
+    session: AsyncSession
+    now: datetime
+    holder: str
+
+
+Work = Callable[[Piece], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """A periodic job run by every runner.
+
+    `work` does ONE piece in the transaction it is given and returns how many items it did;
+    the runner calls it again, each time in a new transaction, while it returns more than 0
+    (at most `max_pieces` times per run), then waits for the next poll. Work it shares with
+    other runners is claimed (`claims.claim`), so each item is done once.
+
+    `once_every` makes the job a singleton: one runner at a time, at most once per that
+    period across every runner on the database (a `job_lease` named after the job, taken
+    for the period and renewed between pieces). Without it, every runner runs the job on
+    every poll.
+    """
+
+    name: str
+    work: Work
+    once_every: timedelta | None = None
+    max_pieces: int = 100
