@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import MISSING, Field
 
 from app.core.schemas import DeptCode, EmailAddress, RequestModel, ResponseModel, ShortText
 from app.rules.vocabulary import Role
@@ -20,10 +20,14 @@ class DepartmentCreate(RequestModel):
 
 
 class DepartmentUpdate(RequestModel):
-    name: ShortText | None = None
+    """Only the fields sent change; `kind` and `head_id` may be null (cleared), `name` and
+    `active` may be left out but not null."""
+
+    # Issue 10 item 12: null is accepted exactly where the schema says a field is nullable.
+    name: ShortText | MISSING = MISSING
     kind: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     head_id: uuid.UUID | None = None
-    active: bool | None = None
+    active: bool | MISSING = MISSING
 
 
 class DepartmentRead(ResponseModel):
@@ -43,11 +47,14 @@ class UserCreate(RequestModel):
 
 
 class UserUpdate(RequestModel):
-    name: ShortText | None = None
+    """Only the fields sent change; `email` and `department` may be null (cleared), `name`,
+    `roles` and `active` may be left out but not null."""
+
+    name: ShortText | MISSING = MISSING
     email: EmailAddress | None = None
     department: DeptCode | None = None
-    roles: Roles | None = None
-    active: bool | None = None
+    roles: Roles | MISSING = MISSING
+    active: bool | MISSING = MISSING
 
 
 class UserRead(ResponseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal, hash_token, new_token, principal_cache
 from app.core.clock import utcnow
 from app.core.db import Database
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, LastAdmin, NotFound, Unprocessable
 from app.directory.models import ApiKey, Department, User
 from app.directory.schemas import (
     ApiKeyCreate,
@@ -39,11 +39,27 @@ async def known_department_codes(session: AsyncSession) -> set[str]:
 
 
 async def _flush_unique(session: AsyncSession, what: str) -> None:
+    """Flush; a unique violation is a 409. Only a race gets here with a duplicate: the value
+    is checked first (`_refuse_taken`), so PostgreSQL does not log the violation's DETAIL,
+    which names the value (an e-mail address), on the normal path (issue 10 item 10)."""
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{what} already exists") from exc
+
+
+async def _refuse_taken(session: AsyncSession, taken: sa.Select[uuid.UUID], what: str) -> None:
+    """409 when `taken` finds a row: the unique check made before writing (issue 10 item 10).
+    Run it before changing any mapped object, or autoflush would write the change first."""
+    if await session.scalar(taken.limit(1)) is not None:
+        raise Conflict(f"{what} already exists")
+
+
+def _email_taken(email: str, other_than: uuid.UUID | None = None) -> sa.Select[uuid.UUID]:
+    # The expression of the unique index `uq_app_user_email_lower`, so it is used.
+    query = sa.select(User.id).where(sa.func.lower(User.email) == sa.func.lower(email))
+    return query if other_than is None else query.where(User.id != other_than)
 
 
 async def _check_user(session: AsyncSession, user_id: uuid.UUID | None) -> None:
@@ -55,6 +71,11 @@ async def _check_user(session: AsyncSession, user_id: uuid.UUID | None) -> None:
 
 async def create_department(session: AsyncSession, data: DepartmentCreate) -> DepartmentRead:
     await _check_user(session, data.head_id)
+    await _refuse_taken(
+        session,
+        sa.select(Department.id).where(Department.code == data.code),
+        f"Department {data.code}",
+    )
     department = Department(code=data.code, name=data.name, kind=data.kind, head_id=data.head_id)
     session.add(department)
     await _flush_unique(session, f"Department {data.code}")
@@ -67,13 +88,11 @@ async def update_department(
     session: AsyncSession, code: str, data: DepartmentUpdate
 ) -> DepartmentRead:
     department = await department_by_code(session, code)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True)  # `name` and `active` are never null
     if "head_id" in changes:
         await _check_user(session, changes["head_id"])
     invalidate_department_codes()
     for field, value in changes.items():
-        if value is None and field in ("name", "active"):
-            raise Unprocessable(f"{field} cannot be null")
         setattr(department, field, value)
     await session.flush()
     await session.refresh(department)
@@ -112,9 +131,12 @@ async def _department_id(session: AsyncSession, code: str | None) -> uuid.UUID |
 async def create_user(
     session: AsyncSession, data: UserCreate, *, service_account: bool = False
 ) -> UserRead:
+    email = data.email.lower() if data.email else None
+    if email is not None:
+        await _refuse_taken(session, _email_taken(email), f"A user with email {data.email}")
     user = User(
         name=data.name,
-        email=str(data.email).lower() if data.email else None,
+        email=email,
         department_id=await _department_id(session, data.department),
         roles=sorted({r.value for r in data.roles}),
         service_account=service_account,
@@ -139,26 +161,61 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserRead:
 
 
 async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> UserRead:
+    """Change what the request sends (`name`, `roles`, `active` are never null); refuses to
+    remove the last active admin (issue 10 item 11)."""
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound(f"No user {user_id}")
     changes = data.model_dump(exclude_unset=True)
-    if "department" in changes:
-        user.department_id = await _department_id(session, changes.pop("department"))
+    # Every read before the first change: a query autoflushes changes already made to `user`.
     if "roles" in changes:
-        if not changes["roles"]:
-            raise Unprocessable("roles cannot be empty")
-        user.roles = sorted({Role(r).value for r in changes.pop("roles")})
-    if "email" in changes:
-        email = changes.pop("email")
-        user.email = str(email).lower() if email else None
+        changes["roles"] = sorted({Role(r).value for r in changes["roles"]})
+    if "roles" in changes or "active" in changes:
+        await _keep_an_admin(
+            session, user_id, roles=changes.get("roles"), active=changes.get("active")
+        )
+    if changes.get("email"):
+        changes["email"] = email = changes["email"].lower()
+        await _refuse_taken(
+            session, _email_taken(email, other_than=user_id), f"A user with email {email}"
+        )
+    if "department" in changes:
+        changes["department_id"] = await _department_id(session, changes.pop("department"))
     for field, value in changes.items():
-        if value is None:
-            raise Unprocessable(f"{field} cannot be null")
         setattr(user, field, value)
     await _flush_unique(session, f"A user with email {user.email}")
     principal_cache.clear()
     return await get_user(session, user_id)
+
+
+ADMIN = Role.ADMIN.value
+
+
+async def _keep_an_admin(
+    session: AsyncSession, user_id: uuid.UUID, *, roles: list[str] | None, active: bool | None
+) -> None:
+    """409 `last-admin` when the change (new `roles`, new `active`; None: unchanged) would leave
+    no active admin (issue 10 item 11). Locks the rows of every active admin and of the user,
+    in id order, until the transaction ends: concurrent changes of admins take turns, and each
+    decides on the rows as the previous one committed them (two admins demoting each other at
+    once leave one). FOR NO KEY UPDATE, so creating an API key for one of them does not wait."""
+    rows = (
+        await session.execute(
+            sa.select(User.id, User.active, User.roles)
+            .where(sa.or_(User.id == user_id, User.active & User.roles.contains([ADMIN])))
+            .order_by(User.id)
+            .with_for_update(key_share=True)
+        )
+    ).all()
+    admins = {row.id for row in rows if row.active and ADMIN in row.roles}
+    if user_id not in admins:
+        return
+    stays_admin = (active is not False) and (roles is None or ADMIN in roles)
+    if not stays_admin and admins == {user_id}:
+        raise LastAdmin(
+            "This is the last active admin: make another user an active admin before removing"
+            " this one's admin role or deactivating them"
+        )
 
 
 async def list_users(session: AsyncSession, department: str | None = None) -> list[UserRead]:

@@ -1,12 +1,18 @@
 """Directory and access (product.md section 1): departments, users, API keys, /v1/me."""
 
+import asyncio
 import hashlib
+import uuid
+from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.directory.models import ApiKey
+from app.core import auth
+from app.core.auth import hash_token, new_token
+from app.directory.models import ApiKey, User
 from app.events.models import Event
 from app.rules.vocabulary import Role
 from tests.conftest import Actor, MakeActor, intake_body
@@ -199,3 +205,223 @@ async def test_deactivated_user_loses_access(
     )
     assert response.status_code == 200
     assert (await client.get("/v1/me", headers=handler.headers)).status_code == 401
+
+
+# ---- unique values are checked before writing (issue 10 item 10) ---------------------------
+
+
+async def _inserted(connection: AsyncConnection, table: str) -> int:
+    """Rows this transaction has tried to insert into `table`, kept or not: PostgreSQL counts
+    a row inserted before its unique index refused it (and the savepoint rolled it back)."""
+    count = await connection.scalar(
+        sa.text("SELECT n_tup_ins FROM pg_stat_xact_user_tables WHERE relname = :t"),
+        {"t": table},
+    )
+    return int(count or 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "first", "again", "table"),
+    [
+        (
+            "/v1/users",
+            {"name": "Mei", "email": "mei@example.com", "roles": ["handler"]},
+            {"name": "Mei two", "email": "MEI@example.com", "roles": ["handler"]},
+            "app_user",
+        ),
+        (
+            "/v1/departments",
+            {"code": "QA", "name": "Quality"},
+            {"code": "QA", "name": "Q"},
+            "department",
+        ),
+    ],
+)
+async def test_duplicate_is_409_without_a_failed_insert(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    connection: AsyncConnection,
+    path: str,
+    first: dict[str, Any],
+    again: dict[str, Any],
+    table: str,
+) -> None:
+    """Issue 10 item 10: a taken e-mail address or department code answers the same 409, found
+    by a check before the INSERT: no unique violation is raised, so PostgreSQL's log gets no
+    `Key (lower(email))=(...) already exists` with the address in it."""
+    assert (await client.post(path, json=first, headers=admin.headers)).status_code == 201
+    before = await _inserted(connection, table)
+    duplicate = await client.post(path, json=again, headers=admin.headers)
+    assert duplicate.status_code == 409, duplicate.text
+    assert duplicate.headers["content-type"] == "application/problem+json"
+    assert duplicate.json()["type"].endswith("/conflict")
+    assert duplicate.json()["detail"].endswith("already exists")
+    assert await _inserted(connection, table) == before
+
+
+async def test_taking_another_users_email_is_409_without_a_failed_update(
+    client: httpx.AsyncClient, admin: Actor, make_actor: MakeActor, connection: AsyncConnection
+) -> None:
+    """Issue 10 item 10: the same check on PATCH (excluding the user themselves)."""
+    handler = await make_actor(Role.HANDLER, department="IT")
+    other = await client.post(
+        "/v1/users",
+        json={"name": "Mei", "email": "mei@example.com", "roles": ["handler"]},
+        headers=admin.headers,
+    )
+    assert other.status_code == 201
+    updated = "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'app_user'"
+    before = await connection.scalar(sa.text(updated))
+    taken = await client.patch(
+        f"/v1/users/{handler.id}", json={"email": "Mei@Example.com"}, headers=admin.headers
+    )
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["type"].endswith("/conflict")
+    assert await connection.scalar(sa.text(updated)) == before
+    own = await client.patch(
+        f"/v1/users/{other.json()['id']}", json={"email": "MEI@example.com"}, headers=admin.headers
+    )
+    assert own.status_code == 200, own.text
+
+
+# ---- the last admin (issue 10 item 11) ------------------------------------------------------
+
+
+async def _only_admin(session_maker: async_sessionmaker[AsyncSession], admin: Actor) -> None:
+    """Make `admin` the only active admin of this (rolled-back) test transaction."""
+    async with session_maker() as session:
+        await session.execute(
+            sa.update(User)
+            .where(User.id != admin.id, User.active, User.roles.contains(["admin"]))
+            .values(active=False)
+        )
+        await session.commit()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"active": False}, {"roles": ["handler"]}, {"roles": ["supervisor"], "active": True}],
+)
+async def test_the_last_active_admin_cannot_be_removed(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+    change: dict[str, Any],
+) -> None:
+    """Issue 10 item 11: the last active admin may not deactivate or demote themselves (409
+    `last-admin`); with a second admin they may, and then the second is the last."""
+    await _only_admin(session_maker, admin)
+    refused = await client.patch(f"/v1/users/{admin.id}", json=change, headers=admin.headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/last-admin")
+    assert "last active admin" in refused.json()["detail"]
+    me = await client.get("/v1/me", headers=admin.headers)
+    assert me.json()["user"]["active"] is True
+    assert me.json()["user"]["roles"] == ["admin"]
+
+    kept = await client.patch(
+        f"/v1/users/{admin.id}",
+        json={"name": "Still admin", "roles": ["admin", "supervisor"], "active": True},
+        headers=admin.headers,
+    )
+    assert kept.status_code == 200, kept.text
+
+    second = await make_actor(Role.ADMIN)
+    allowed = await client.patch(f"/v1/users/{admin.id}", json=change, headers=admin.headers)
+    assert allowed.status_code == 200, allowed.text
+    last = await client.patch(f"/v1/users/{second.id}", json=change, headers=second.headers)
+    assert last.status_code == 409
+    assert last.json()["type"].endswith("/last-admin")
+
+
+async def test_an_inactive_admin_does_not_count(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Issue 10 item 11: only *active* admins keep the service administrable."""
+    await _only_admin(session_maker, admin)
+    dormant = await make_actor(Role.ADMIN)
+    deactivated = await client.patch(
+        f"/v1/users/{dormant.id}", json={"active": False}, headers=admin.headers
+    )
+    assert deactivated.status_code == 200
+    refused = await client.patch(
+        f"/v1/users/{admin.id}", json={"roles": ["handler"]}, headers=admin.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/last-admin")
+
+
+@pytest.mark.parametrize("how", ["demote each other", "each deactivate themselves"])
+async def test_two_admins_removing_admins_at_once_leave_one(
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, how: str
+) -> None:
+    """Issue 10 item 11, race-safe: two admins, each removing an admin in their own committed
+    transaction at the same time, leave one active admin: the admin rows are locked, so the
+    second change sees the first and is refused."""
+    made = [(uuid.uuid4(), uuid.uuid4(), new_token()) for _ in range(2)]
+    async with engine.begin() as conn:
+        others = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(User)
+            .where(User.active, User.roles.contains(["admin"]))
+        )
+        assert others == 0, "the committed database holds another admin"
+        for user_id, key_id, token in made:
+            await conn.execute(
+                sa.insert(User).values(id=user_id, name="racing admin", roles=["admin"])
+            )
+            await conn.execute(
+                sa.insert(ApiKey).values(
+                    id=key_id,
+                    user_id=user_id,
+                    name="t",
+                    prefix=token[:12],
+                    token_hash=hash_token(token),
+                )
+            )
+    (a, _, token_a), (b, _, token_b) = made
+    requests: list[tuple[str, uuid.UUID, dict[str, Any]]]
+    if how == "demote each other":
+        requests = [(token_a, b, {"roles": ["handler"]}), (token_b, a, {"roles": ["handler"]})]
+    else:
+        requests = [(token_a, a, {"active": False}), (token_b, b, {"active": False})]
+    try:
+        for _ in range(3):  # a few rounds, in case one round happens not to overlap
+            for token in (token_a, token_b):  # both callers known (cached) before either acts
+                me = await committing_client.get(
+                    "/v1/me", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert me.status_code == 200
+            responses = await asyncio.gather(
+                *(
+                    committing_client.patch(
+                        f"/v1/users/{target}", json=change, headers={"Authorization": f"Bearer {t}"}
+                    )
+                    for t, target, change in requests
+                )
+            )
+            statuses = sorted(r.status_code for r in responses)
+            async with engine.connect() as conn:
+                remaining = await conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(User)
+                    .where(User.id.in_([a, b]), User.active, User.roles.contains(["admin"]))
+                )
+            assert remaining == 1, [r.text for r in responses]
+            assert statuses == [200, 409], [r.text for r in responses]
+            refused = next(r for r in responses if r.status_code == 409)
+            assert refused.json()["type"].endswith("/last-admin")
+            async with engine.begin() as conn:  # both admins again for the next round
+                await conn.execute(
+                    sa.update(User).where(User.id.in_([a, b])).values(roles=["admin"], active=True)
+                )
+            auth.principal_cache.clear()
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id.in_([a, b])))
+            await conn.execute(sa.delete(User).where(User.id.in_([a, b])))
