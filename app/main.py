@@ -10,9 +10,9 @@ from app.core.config import Settings, get_settings
 from app.core.db import Database, make_engine, make_pool, make_session_maker
 from app.core.errors import install_error_handlers
 from app.core.gc_tuning import tuned_gc
-from app.core.housekeeping import housekeeping
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.migrations import head_revision
+from app.core.outage import OutageMiddleware
 from app.core.transaction import TransactionMiddleware
 from app.directory.routes import router as directory_router
 from app.events.routes import assessment, closing, feedback, handling, intake, review
@@ -21,6 +21,7 @@ from app.kpis.routes import router as kpis_router
 from app.ops.routes import router as ops_router
 from app.policy.routes import router as policy_router
 from app.policy.service import ensure_default_policy
+from app.runner.process import running
 
 DESCRIPTION = """
 Closed-loop event management: every business problem, customer complaint, internal
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
+                command_timeout=settings.db_command_timeout,
             )
             pool = await make_pool(settings.database_url, size=settings.db_pool_size)
             app.state.db = Database(make_session_maker(own_engine), pool)
@@ -58,7 +60,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         try:
             async with database.session_maker() as session, session.begin():
                 await ensure_default_policy(session)
-            async with housekeeping(database.session_maker):
+            async with running(database.session_maker, settings) as runner:
+                app.state.runner = runner
                 with tuned_gc(settings.gc_gen0_threshold):
                     yield
         finally:
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         max_body_bytes=settings.max_body_bytes,
         self_idempotent=intake.SELF_IDEMPOTENT,
     )
+    app.add_middleware(OutageMiddleware)  # outside the transaction, inside the access log
     app.add_middleware(RequestLogMiddleware)
     # The hot routes first: routes are matched in order, one by one.
     routers = (

@@ -19,12 +19,23 @@ class Settings(BaseSettings):
     # were measured being closed and reopened under load.
     db_pool_size: int = Field(default=16, ge=1, le=500, alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(default=0, alias="DB_MAX_OVERFLOW")
+    # Bounds on waiting for PostgreSQL (issue 10 item 3), so an outage answers 503 quickly
+    # instead of hanging: opening a connection, waiting for a free pooled connection, and one
+    # statement of a request (a guard against a hung server, far above the slowest statement:
+    # a year's KPIs take well under a second, bench/README.md). Migrations have no command timeout.
+    db_connect_timeout: float = Field(default=5.0, gt=0, alias="DB_CONNECT_TIMEOUT")
+    db_pool_timeout: float = Field(default=5.0, gt=0, alias="DB_POOL_TIMEOUT")
+    db_command_timeout: float = Field(default=10.0, gt=0, alias="DB_COMMAND_TIMEOUT")
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
     principal_cache_seconds: float = Field(default=5.0, alias="PRINCIPAL_CACHE_SECONDS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     # The young generation's collection threshold while serving (0: Python's default, 700);
     # the start-up heap is frozen too. See `app.core.gc_tuning`.
     gc_gen0_threshold: int = Field(default=20_000, ge=0, alias="GC_GEN0_THRESHOLD")
+    # The background runner (app/runner): on in every `serve` worker unless RUN_WORKERS=false
+    # (then run `python -m app worker`); each job polls every RUNNER_POLL_SECONDS.
+    run_workers: bool = Field(default=True, alias="RUN_WORKERS")
+    runner_poll_seconds: float = Field(default=15.0, gt=0, alias="RUNNER_POLL_SECONDS")
 
 
 @lru_cache

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.core.config import get_settings
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -79,14 +81,34 @@ CUSTOM_PLANS = "force_custom_plan"
 SERVER_SETTINGS: dict[str, str] = {**HOT_SERVER_SETTINGS, "plan_cache_mode": CUSTOM_PLANS}
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, **kw: Any) -> AsyncEngine:
-    """The SQLAlchemy engine behind the ORM sessions."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int = 10,
+    command_timeout: float | None = None,
+    **kw: Any,
+) -> AsyncEngine:
+    """The SQLAlchemy engine behind the ORM sessions.
+
+    Connecting and waiting for a pooled connection are bounded (`DB_CONNECT_TIMEOUT`,
+    `DB_POOL_TIMEOUT`), so an unreachable PostgreSQL fails fast (issue 10 item 3). A statement
+    is bounded only when `command_timeout` is given: the service passes it, migrations do not.
+    """
+    settings = get_settings()
+    connect_args: dict[str, Any] = {
+        "server_settings": SERVER_SETTINGS,
+        "timeout": settings.db_connect_timeout,
+    }
+    if command_timeout is not None:
+        connect_args["command_timeout"] = command_timeout
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": SERVER_SETTINGS},
+        pool_timeout=settings.db_pool_timeout,
+        connect_args=connect_args,
         **kw,
     )
 
@@ -99,10 +121,18 @@ async def _keep_session(_connection: object) -> None:
 
 
 async def make_pool(url: str, *, size: int) -> "asyncpg.Pool[asyncpg.Record]":
-    """A plain asyncpg pool for the hot paths (intake, get by id, lists, KPIs, auth)."""
+    """A plain asyncpg pool for the hot paths (intake, get by id, lists, KPIs, auth); connecting
+    and each statement are bounded (`DB_CONNECT_TIMEOUT`, `DB_COMMAND_TIMEOUT`)."""
+    settings = get_settings()
     dsn = "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
     return await asyncpg.create_pool(
-        dsn, min_size=size, max_size=size, server_settings=HOT_SERVER_SETTINGS, reset=_keep_session
+        dsn,
+        min_size=size,
+        max_size=size,
+        server_settings=HOT_SERVER_SETTINGS,
+        reset=_keep_session,
+        timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_command_timeout,
     )
 
 
@@ -127,8 +157,10 @@ class FairGate:
     starved some requests for up to two seconds (p99 25 times the median). With this gate in
     front the pool never makes anyone wait, and the wait is in arrival order."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, timeout: float | None = None) -> None:
+        """`timeout`: the longest wait for a slot (TimeoutError after it); None waits on."""
         self._free = slots
+        self._timeout = timeout
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
@@ -138,8 +170,9 @@ class FairGate:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await waiter
-        except asyncio.CancelledError:
+            async with asyncio.timeout(self._timeout):
+                await waiter
+        except (asyncio.CancelledError, TimeoutError):
             if waiter.done() and not waiter.cancelled():
                 self.release()  # the slot was handed over just as we were cancelled
             else:
@@ -176,7 +209,10 @@ class Database:
     ) -> None:
         self.session_maker = session_maker
         self.pool = pool
-        self.gate = FairGate(pool.get_max_size()) if pool is not None else None
+        self.acquire_timeout = get_settings().db_pool_timeout
+        self.gate = (
+            FairGate(pool.get_max_size(), self.acquire_timeout) if pool is not None else None
+        )
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
@@ -205,7 +241,7 @@ class Database:
             async with self.connection() as connection:
                 yield connection
             return
-        async with self.pool.acquire() as connection:
+        async with self.pool.acquire(timeout=self.acquire_timeout) as connection:
             yield connection
 
     @asynccontextmanager

@@ -3,10 +3,14 @@
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import asyncpg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -77,6 +81,25 @@ class PayloadTooLarge(AppError):
     status, type, title = 413, "payload-too-large", "Request body too large"
 
 
+class MalformedJson(AppError):
+    """A body that is not I-JSON (RFC 7493), e.g. with a key twice in one object (issue 10
+    item 12); the same problem type as a body that does not parse."""
+
+    status, type, title = 400, "malformed-json", "Malformed JSON body"
+
+
+class UnsupportedMediaType(AppError):
+    """A request body that is not JSON (issue 10 item 12)."""
+
+    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class LastAdmin(AppError):
+    """Removing the last active admin would leave nobody to administer (issue 10 item 11)."""
+
+    status, type, title = 409, "last-admin", "The last active admin cannot be removed"
+
+
 class Unprocessable(AppError):
     status, type, title = 422, "validation-error", "The request is not valid"
 
@@ -95,6 +118,19 @@ class IdempotencyInFlight(AppError):
         "idempotency-in-flight",
         "A request with this Idempotency-Key is running",
     )
+
+
+class ServiceUnavailable(AppError):
+    """PostgreSQL cannot be reached now (issue 10 item 3); the client may retry after a while."""
+
+    status, type, title = 503, "service-unavailable", "The service is temporarily unavailable"
+    retry_after: ClassVar[int] = 5
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "The database cannot be reached; retry later.")
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class IdempotencySecretWithheld(AppError):
@@ -168,12 +204,36 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def allowed_methods(request: Request) -> str:
+    """`Allow` for a 405 (RFC 9110 section 10.2.1; issue 10, item 9): every method that some
+    route serves at this path. The router answers 405 from the first route whose path matched,
+    with that route's methods only, though a path is often served by several routes (GET and
+    PATCH). Only on 405s: one regular-expression match per route."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def _is_data_exception(exc: BaseException) -> bool:
     for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
         code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
         if isinstance(code, str) and code.startswith("22"):
             return True
     return False
+
+
+def _data_problem(request: Request) -> dict[str, Any]:
+    return problem_body(
+        status=422,
+        type_="validation-error",
+        title="The request is not valid",
+        detail="A value is outside what can be stored",
+        instance=request.url.path,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -215,20 +275,45 @@ def install_error_handlers(app: FastAPI) -> None:
             detail=str(exc.detail) if exc.detail else title,
             instance=request.url.path,
         )
-        return problem_response(body, exc.status_code, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        allowed = allowed_methods(request) if exc.status_code == 405 else ""
+        if allowed:
+            headers = {**(headers or {}), "Allow": allowed}
+        return problem_response(body, exc.status_code, headers)
+
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        """SQLSTATE class 22 (a value PostgreSQL cannot store: the caller's input) is a 422
+        answered here, inside the app, so the request ends cleanly on a kept connection;
+        anything else goes on up (to `OutageMiddleware` or the 500 handler)."""
+        if not _is_data_exception(exc):
+            raise exc
+        return problem_response(_data_problem(request), 422)
+
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, database_error)
+    app.add_exception_handler(asyncpg.DataError, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if _is_data_exception(exc):
-            # SQLSTATE class 22: a value PostgreSQL cannot store; the caller's input.
-            body = problem_body(
-                status=422,
-                type_="validation-error",
-                title="The request is not valid",
-                detail="A value is outside what can be stored",
-                instance=request.url.path,
+        from app.core.outage import database_unavailable, log_unavailable
+
+        cause = database_unavailable(exc)
+        if cause is not None:
+            # Normally answered by OutageMiddleware; this covers an app built without it.
+            log_unavailable(request.url.path, cause)
+            unavailable = ServiceUnavailable()
+            return problem_response(
+                problem_body(
+                    status=unavailable.status,
+                    type_=unavailable.type,
+                    title=unavailable.title,
+                    detail=unavailable.detail,
+                    instance=request.url.path,
+                ),
+                unavailable.status,
+                unavailable.headers(),
             )
-            return problem_response(body, 422)
+        if _is_data_exception(exc):  # normally answered by `database_error`
+            return problem_response(_data_problem(request), 422)
         log.exception("unhandled_error", path=request.url.path)
         body = problem_body(
             status=500,

@@ -38,12 +38,16 @@ from app.core.idempotency import (
     store,
     stored_response,
 )
+from app.core.json_body import body_problem
+from app.core.outage import database_unavailable
 
 NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # The request headers this layer reads (ASGI header names are lowercase bytes).
-_READ_HEADERS = frozenset((b"authorization", b"content-length", b"idempotency-key"))
+_READ_HEADERS = frozenset(
+    (b"authorization", b"content-length", b"content-type", b"idempotency-key")
+)
 
 log = structlog.get_logger(__name__)
 
@@ -139,6 +143,10 @@ class TransactionMiddleware:
             body = b"".join(chunks)
             if b"\x00" in body or (b"\\u0000" in body and _JSON_NUL.search(body)):
                 await _send_problem(send, Unprocessable(NUL_DETAIL), path)
+                return
+            problem = body_problem(headers.get(b"content-type"), body)  # 415, duplicate keys
+            if problem is not None:
+                await _send_problem(send, problem, path, problem.headers())
                 return
 
         database = self.database()
@@ -271,7 +279,9 @@ class TransactionMiddleware:
             )
         try:
             await self._finish(holder.session, status)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc) is not None:
+                raise  # PostgreSQL went away: `OutageMiddleware` answers 503 in one log line
             log.exception("commit_failed", path=path)
             body_500 = json.dumps(
                 problem_body(

@@ -19,8 +19,9 @@ from app.core.auth import Principal
 from app.core.db import driver_connection
 from app.core.pagination import Cursor
 from app.events.models import TEXT_SEARCH, Event, ImprovementAction, PlanStep
-from app.events.schemas import EventRead
+from app.events.schemas import EventRead, EventReporterRead
 from app.rules.permissions import sees_every_event
+from app.rules.views import REPORTER_FEEDBACK_AUDIENCE
 from app.rules.vocabulary import Category, Role, Severity, Status
 
 event_table = Event.__table__
@@ -189,7 +190,14 @@ SELECT ok FROM lk
 IDEMPOTENCY_CONFLICT: Final = "pk_idempotency_record"
 EXTERNAL_REF_CONFLICT: Final = "uq_event_external_ref"
 # JSON columns of event rows (`steps` is the get statement's aggregate of plan steps).
-_JSON_COLUMNS: Final = ("impact", "grading", "routing", "steps")
+_JSON_COLUMNS: Final = (
+    "impact",
+    "grading",
+    "routing",
+    "steps",
+    "reporter_feedback",
+    "satisfaction",
+)
 
 
 def _decode(record: Any) -> dict[str, Any]:
@@ -326,40 +334,100 @@ class _Params:
         return f"${len(self.values)}::{cast}"
 
 
-def _visibility(principal: Principal, p: _Params) -> str | None:
-    """`rules.permissions.may_see` as SQL for lists and get by id (the rule of `visible_to`)."""
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """How a principal sees events, as SQL over `event e` with numbered parameters."""
+
+    where: str | None  # the visibility clause (`rules.permissions.may_see`); None: everything
+    involved: str | None  # handlers and heads: they see it other than as its reporter
+
+
+def _seen(principal: Principal, p: _Params) -> _Seen:
+    """`rules.permissions.may_see` as SQL for lists and get by id (the rule of `visible_to`),
+    and for handlers and heads whether they are involved (`rules.views.event_view`): no
+    `where` is the staff view of every event, no `involved` the reporter view of one's own."""
     if sees_every_event(principal.roles):
-        return None
+        return _Seen(None, None)
     me = p(principal.user_id, "uuid")
     clauses = [f"e.created_by = {me}"]
+    involved: list[str] = []
     if principal.has(Role.HANDLER, Role.DEPT_HEAD):
-        clauses.append(
-            f"EXISTS (SELECT 1 FROM plan_step s WHERE s.event_id = e.id AND s.owner_id = {me})"
-        )
+        step = f"EXISTS (SELECT 1 FROM plan_step s WHERE s.event_id = e.id AND s.owner_id = {me})"
+        clauses.append(step)
         if principal.department:
             dept = p(principal.department, "varchar")
-            clauses += [
+            department = [
                 f"e.lead_department = {dept}",
                 f"e.cooperating_departments @> ARRAY[{dept}]",
                 "EXISTS (SELECT 1 FROM improvement_action a"
                 f" WHERE a.event_id = e.id AND a.department = {dept})",
             ]
-    return "(" + " OR ".join(clauses) + ")"
+            clauses += department
+            involved += department[:2]  # the cheap tests first: OR stops at the first true
+            involved += [step, department[2]]
+        else:
+            involved.append(step)
+    return _Seen(
+        "(" + " OR ".join(clauses) + ")", "(" + " OR ".join(involved) + ")" if involved else None
+    )
 
 
-_GET_SQL: Final = f"""
-SELECT {", ".join(f"e.{c}" for c in EVENT_COLUMNS)},
-       (SELECT coalesce(json_agg(json_build_object(
+def _visibility(principal: Principal, p: _Params) -> str | None:
+    return _seen(principal, p).where
+
+
+_STEPS_JSON: Final = """(SELECT coalesce(json_agg(json_build_object(
                    'id', s.id, 'title', s.title, 'owner_id', s.owner_id, 'due_at', s.due_at,
                    'status', s.status, 'note', s.note) ORDER BY s.position), '[]'::json)
-        FROM plan_step s WHERE s.event_id = e.id) AS steps
+        FROM plan_step s WHERE s.event_id = e.id)"""
+# What the reporter view adds (rules.views): the feedback given to them, their satisfaction.
+_REPORTER_FEEDBACK_JSON: Final = f"""(SELECT coalesce(json_agg(json_build_object(
+                   'id', f.id, 'result', f.result, 'measures', f.measures,
+                   'prevention_advice', f.prevention_advice, 'created_at', f.created_at)
+                   ORDER BY f.created_at, f.id), '[]'::json)
+        FROM feedback f
+        WHERE f.event_id = e.id AND f.audience = '{REPORTER_FEEDBACK_AUDIENCE}')"""
+_SATISFACTION_JSON: Final = """(SELECT json_build_object(
+                   'score', t.score, 'comment', t.comment, 'unreachable', t.unreachable)
+        FROM satisfaction t WHERE t.event_id = e.id)"""
+_GET_SQL: Final = f"""
+SELECT {", ".join(f"e.{c}" for c in EVENT_COLUMNS)},
+       {_STEPS_JSON} AS steps
+FROM event e
+WHERE """
+# The columns the reporter view shows (app/rules/views.py: REPORTER_EVENT_FIELDS).
+REPORTER_COLUMNS: Final = tuple(
+    c
+    for c in EVENT_COLUMNS
+    if c in EventReporterRead.model_fields
+    or c.startswith("reporter_")
+    or c in ("external_system", "external_id")
+)
+_GET_REPORTER_SQL: Final = f"""
+SELECT {", ".join(f"e.{c}" for c in REPORTER_COLUMNS)},
+       {_REPORTER_FEEDBACK_JSON} AS reporter_feedback,
+       {_SATISFACTION_JSON} AS satisfaction
+FROM event e
+WHERE """
+
+
+def _get_handler_sql(involved: str) -> str:
+    """A handler's or head's get: everything, and whether they are involved; when they are
+    not (they reported it), what the reporter view adds."""
+    return f"""
+SELECT {", ".join(f"e.{c}" for c in EVENT_COLUMNS)},
+       {_STEPS_JSON} AS steps,
+       {involved} AS involved,
+       CASE WHEN {involved} THEN NULL ELSE {_REPORTER_FEEDBACK_JSON} END AS reporter_feedback,
+       CASE WHEN {involved} THEN NULL ELSE {_SATISFACTION_JSON} END AS satisfaction
 FROM event e
 WHERE """
 
 
 def get_query(id_or_ref: str, principal: Principal) -> tuple[str, list[Any]]:
-    """The SQL and arguments of one event by UUID or ref, with its plan steps, when the
-    principal may see it.
+    """The SQL and arguments of one event by UUID or ref, when the principal may see it, with
+    what the principal's view needs (rules.views): the plan steps for staff; the feedback
+    given to the reporter and their satisfaction for the reporter view.
 
     The visibility clause is the list's (`_visibility`): its shape follows the caller's roles
     and holds no switch parameters, so each shape is one prepared statement whose generic plan
@@ -370,8 +438,12 @@ def get_query(id_or_ref: str, principal: Principal) -> tuple[str, list[Any]]:
         match = f"e.id = {p(uuid.UUID(id_or_ref), 'uuid')}"
     except ValueError:
         match = f"e.ref = {p(id_or_ref.upper(), 'varchar')}"
-    visible = _visibility(principal, p)
-    return _GET_SQL + (f"{match} AND {visible}" if visible else match), p.values
+    seen = _seen(principal, p)
+    if seen.where is None:  # sees every event: the staff view
+        return _GET_SQL + match, p.values
+    if seen.involved is None:  # sees only what they reported: the reporter view
+        return _GET_REPORTER_SQL + f"{match} AND {seen.where}", p.values
+    return _get_handler_sql(seen.involved) + f"{match} AND {seen.where}", p.values
 
 
 async def get_visible(
@@ -383,6 +455,17 @@ async def get_visible(
     if record is None:
         return None
     return _decode(record)
+
+
+async def sees_event(connection: Any, event_id: uuid.UUID, principal: Principal) -> bool:
+    """Whether the principal may see this event (the reading rule, `_visibility`): a link to
+    another event (`recurrence_of`, `duplicate_of`) may name only such an event, so that an
+    event one may not see and an unknown id answer alike (issue 10, item 8)."""
+    p = _Params()
+    match = f"e.id = {p(event_id, 'uuid')}"
+    visible = _visibility(principal, p)
+    sql = "SELECT true FROM event e WHERE " + (f"{match} AND {visible}" if visible else match)
+    return bool(await connection.fetchval(sql, *p.values))
 
 
 async def visible_row(
@@ -442,9 +525,9 @@ def list_query(
     the cursor, never OFFSET. Built from fixed clauses; every value is a parameter."""
     p = _Params()
     where: list[str] = []
-    visible = _visibility(principal, p)
-    if visible:
-        where.append(visible)
+    seen = _seen(principal, p)
+    if seen.where:
+        where.append(seen.where)
     if flt.status:
         where.append(f"e.status = ANY({p([str(v) for v in flt.status], 'varchar[]')})")
     if flt.category:
@@ -477,8 +560,15 @@ def list_query(
             f"(e.created_at, e.id) < ({p(cursor.created_at, 'timestamptz')},"
             f" {p(cursor.id, 'uuid')})"
         )
+    # The columns of the caller's view (rules.views), as in `get_query`.
+    if seen.where is None:
+        columns = ", ".join(f"e.{c}" for c in LIST_COLUMNS)
+    elif seen.involved is None:
+        columns = ", ".join(f"e.{c}" for c in REPORTER_COLUMNS)
+    else:
+        columns = ", ".join(f"e.{c}" for c in LIST_COLUMNS) + f", {seen.involved} AS involved"
     sql = (
-        f"SELECT {', '.join(f'e.{c}' for c in LIST_COLUMNS)} FROM event e"
+        f"SELECT {columns} FROM event e"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY e.created_at DESC, e.id DESC LIMIT {p(limit + 1, 'integer')}"
     )

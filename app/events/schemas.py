@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.core.schemas import (
     AwareDatetime,
@@ -12,6 +12,7 @@ from app.core.schemas import (
     EmailAddress,
     LongText,
     Note,
+    PastDatetime,
     RequestModel,
     ResponseModel,
     ShortText,
@@ -43,7 +44,7 @@ class EventCreate(RequestModel):
     title: ShortText
     description: LongText
     channel: Channel
-    occurred_at: AwareDatetime | None = None
+    occurred_at: PastDatetime | None = None  # at most a day ahead (issue 10 item 12)
     urgent: bool = False
     reporter: ReporterIn
     involved_departments: Annotated[list[DeptCode], Field(max_length=50)] = Field(
@@ -222,6 +223,14 @@ class StepRead(ResponseModel):
 
 
 class EventRead(ResponseModel):
+    """The staff view of an event (app/rules/views.py)."""
+
+    # `view` is always sent: the OpenAPI document lists it as required (a discriminator).
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
+    view: Literal["staff"] = "staff"
     id: uuid.UUID
     ref: str
     status: Status
@@ -266,8 +275,76 @@ class EventDetail(EventRead):
     resolution: dict[str, str | None] | None = None
 
 
+class EventReporterRead(ResponseModel):
+    """The reporter view of an event: what whoever sees it only as its reporter sees (issue 10,
+    item 7; R3.4.1, R6.2; the fields are `rules.views.REPORTER_EVENT_FIELDS`)."""
+
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
+    view: Literal["reporter"] = "reporter"
+    id: uuid.UUID
+    ref: str
+    status: Status
+    version: int
+    title: str
+    description: str
+    channel: Channel
+    occurred_at: datetime | None
+    reported_at: datetime
+    urgent: bool
+    reporter: ReporterRead
+    external_ref: ExternalRefRead | None
+    involved_departments: list[str]
+    involved_people: list[str]
+    recurrence_of: uuid.UUID | None
+    duplicate_of: uuid.UUID | None
+    category: Category | None
+    subcategory: str | None
+    intake_department: str
+    respond_by: datetime
+    resolve_by: datetime | None
+    feedback_by: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReporterFeedbackRead(ResponseModel):
+    """Feedback the intake desk gave the reporter (R3.4.1-2)."""
+
+    id: uuid.UUID
+    result: str
+    measures: str
+    prevention_advice: str
+    created_at: datetime
+
+
+class ReporterSatisfactionRead(ResponseModel):
+    """The reporter's satisfaction as recorded (R6.2)."""
+
+    score: int | None
+    comment: str | None
+    unreachable: bool
+
+
+class EventReporterDetail(EventReporterRead):
+    feedback: list[ReporterFeedbackRead] = Field(
+        default_factory=list, description="The feedback given to the reporter, oldest first"
+    )
+    satisfaction: ReporterSatisfactionRead | None = None
+
+
+# An event as the caller may see it: `view` says which (app/rules/views.py).
+AnyEventRead = Annotated[EventRead | EventReporterRead, Field(discriminator="view")]
+AnyEventDetail = Annotated[EventDetail | EventReporterDetail, Field(discriminator="view")]
+
+
 class EventPage(ResponseModel):
-    items: list[EventRead]
+    items: list[AnyEventRead]
     next_cursor: str | None
 
 

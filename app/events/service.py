@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
-from app.core.db import Database, uuid7
+from app.core.db import Database, driver_connection, uuid7
 from app.core.errors import Conflict, GateNotMet, IdempotencyInFlight, NotFound, Unprocessable
 from app.core.idempotency import (
     DELETE_EXPIRED_SQL,
@@ -25,22 +24,29 @@ from app.core.idempotency import (
 from app.core.pagination import Cursor, decode_cursor, encode_cursor
 from app.directory.service import department_codes_cached, department_codes_in
 from app.events import repository, timeline
-from app.events.models import Event
 from app.events.repository import EventFilter
 from app.events.schemas import (
     EventCreate,
     EventDetail,
     EventPage,
+    EventReporterDetail,
     ExternalRef,
     TimelineEntryRead,
     TimelineRead,
 )
-from app.events.views import event_detail, event_headers, event_read
+from app.events.views import (
+    event_detail_as,
+    event_headers,
+    event_read,
+    event_read_as,
+    event_reporter_read,
+    view_of,
+)
 from app.outbox.writer import message
 from app.rules import deadlines
 from app.rules.lifecycle import EventSnapshot, gate
-from app.rules.permissions import sees_internal_records
 from app.rules.policy import Policy
+from app.rules.views import EventView, event_view, shows_timeline_details, view_by_roles
 from app.rules.vocabulary import Status
 
 
@@ -58,14 +64,21 @@ def _unknown_departments(codes: list[str], known: frozenset[str], field: str) ->
         )
 
 
-async def check_event_exists(session: AsyncSession, event_id: uuid.UUID, field: str) -> None:
-    if await session.scalar(sa.select(Event.id).where(Event.id == event_id)) is None:
-        raise _unknown_event(event_id, field)
+async def check_linked_event(
+    session: AsyncSession, event_id: uuid.UUID, field: str, *, actor: Principal
+) -> None:
+    """A link to another event names one the caller may see (issue 10, item 8)."""
+    connection = await driver_connection(session)
+    if not await repository.sees_event(connection, event_id, actor):
+        raise _unknown_event(field)
 
 
-def _unknown_event(event_id: uuid.UUID, field: str) -> Unprocessable:
+def _unknown_event(field: str) -> Unprocessable:
+    """One problem for an unknown id and an event the caller may not see, without the id:
+    reading answers both with the same 404 (product.md section 1, no existence leak)."""
     return Unprocessable(
-        f"No event {event_id}", errors=[{"field": field, "message": "unknown event"}]
+        "No event you can see has this id",
+        errors=[{"field": field, "message": "no event you can see has this id"}],
     )
 
 
@@ -96,13 +109,21 @@ class IntakeAnswer:
     body: bytes
 
 
-def _answer(event: EventDetail, status: int) -> IntakeAnswer:
+def _answer(event: EventDetail | EventReporterDetail, status: int) -> IntakeAnswer:
     headers = {"content-type": "application/json"}
     headers |= {k.lower(): v for k, v in event_headers(event.id, event.version).items()}
-    return IntakeAnswer(status, headers, _EVENT_JSON.dump_json(event))
+    return IntakeAnswer(status, headers, dump_event(event))
 
 
 _EVENT_JSON = TypeAdapter(EventDetail)
+_REPORTER_JSON = TypeAdapter(EventReporterDetail)
+
+
+def dump_event(event: EventDetail | EventReporterDetail) -> bytes:
+    """An event in the caller's view as JSON (each view's own serialiser, no union to try)."""
+    if isinstance(event, EventDetail):
+        return _EVENT_JSON.dump_json(event)
+    return _REPORTER_JSON.dump_json(event)
 
 
 async def intake(
@@ -125,11 +146,9 @@ async def intake(
         _unknown_departments(data.involved_departments, known, "involved_departments")
     if data.recurrence_of is not None:
         async with database.connection() as connection:
-            found = await connection.fetchval(
-                "SELECT true FROM event WHERE id = $1", data.recurrence_of
-            )
+            found = await repository.sees_event(connection, data.recurrence_of, actor)
         if not found:
-            raise _unknown_event(data.recurrence_of, "recurrence_of")
+            raise _unknown_event("recurrence_of")
 
     event_id = uuid7()
     respond_by = deadlines.respond_by(now, urgent=data.urgent, policy=policy)
@@ -204,7 +223,10 @@ async def intake(
 
     # The response is known before the insert: every column comes from here (the rest are
     # NULL), so the stored first response can be written by the same statement.
-    answer = _answer(event_detail(dict.fromkeys(repository.EVENT_COLUMNS) | values, steps=[]), 201)
+    # At intake nobody is involved yet: staff who see every event get the staff view, anyone
+    # else the reporter view (rules.views), also in the stored first response.
+    row = dict.fromkeys(repository.EVENT_COLUMNS) | values | {"steps": []}
+    answer = _answer(event_detail_as(row, event_view(actor.roles, involved=False)), 201)
     stored = None
     if claim is not None:
         stored = repository.StoredFirstResponse(
@@ -275,7 +297,7 @@ async def _known_external_ref(
         row = await repository.get_visible(connection, str(event_id), actor)
         if row is None:
             raise Conflict("This external_ref is already used by an event you cannot see")
-        answer = _answer(event_detail(row), 200)
+        answer = _answer(event_detail_as(row, view_of(row, actor)), 200)
         if claim is not None:
             await store(
                 connection,
@@ -288,12 +310,16 @@ async def _known_external_ref(
     return answer
 
 
-async def get(connection: Any, id_or_ref: str, *, actor: Principal) -> EventDetail:
-    """One event by UUID or ref; 404 when absent or not visible (no existence leak)."""
+async def get(
+    connection: Any, id_or_ref: str, *, actor: Principal
+) -> EventDetail | EventReporterDetail:
+    """One event by UUID or ref in the caller's view (rules.views: staff, or the reporter view
+    for whoever sees it only as its reporter); 404 when absent or not visible (no existence
+    leak)."""
     row = await repository.get_visible(connection, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
-    return event_detail(row)
+    return event_detail_as(row, view_of(row, actor))
 
 
 async def list_events(
@@ -310,7 +336,14 @@ async def list_events(
     rows = await repository.list_visible(
         connection, actor, flt, cursor=position, limit=limit, now=now
     )
-    items = [event_read(r) for r in rows[:limit]]
+    # One view for the whole page unless the caller is a handler or head (rules.views).
+    fixed = view_by_roles(actor.roles)
+    if fixed is EventView.STAFF:
+        items: list[Any] = [event_read(r) for r in rows[:limit]]
+    elif fixed is EventView.REPORTER:
+        items = [event_reporter_read(r) for r in rows[:limit]]
+    else:
+        items = [event_read_as(r, view_of(r, actor)) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -325,7 +358,14 @@ async def read_timeline(session: AsyncSession, id_or_ref: str, *, actor: Princip
         raise NotFound(f"No event {id_or_ref}")
     entries = await timeline.entries(session, row["id"])
     items = [TimelineEntryRead.model_validate(e) for e in entries]
-    if not sees_internal_records(actor.roles):
-        # Reporters and integrations see what happened and when, not internal texts.
-        items = [i.model_copy(update={"before": None, "after": None, "note": None}) for i in items]
+    if not shows_timeline_details(view_of(row, actor)):
+        # The reporter view: what happened and when, not internal texts nor who among the
+        # staff did it (rules.views; R6.1).
+        hidden = {"before": None, "after": None, "note": None}
+        items = [
+            i.model_copy(
+                update=hidden if i.actor_id == actor.user_id else {**hidden, "actor_id": None}
+            )
+            for i in items
+        ]
     return TimelineRead(items=items, chain_valid=timeline.verify_chain(row["id"], entries))

@@ -4,14 +4,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from app.core.auth import Principal
 from app.events.models import Event
-from app.events.schemas import EventDetail, EventRead
+from app.events.schemas import EventDetail, EventRead, EventReporterDetail, EventReporterRead
+from app.rules.views import EventView, event_view
 
-_EVENT_FIELDS = frozenset(EventRead.model_fields) - {"reporter", "external_ref"}
+_EVENT_FIELDS = frozenset(EventRead.model_fields) - {"view", "reporter", "external_ref"}
+_REPORTER_FIELDS = frozenset(EventReporterRead.model_fields) - {"view", "reporter", "external_ref"}
 
 
-def _common(row: Mapping[Any, Any]) -> dict[str, Any]:
-    data = {k: row[k] for k in _EVENT_FIELDS}
+def view_of(row: Mapping[Any, Any], principal: Principal) -> EventView:
+    """The principal's view of an event row read with its visibility (rules.views): the row
+    says whether a handler or head is `involved` (repository.get_query, list_query)."""
+    return event_view(principal.roles, involved=bool(row.get("involved")))
+
+
+def _common(row: Mapping[Any, Any], fields: frozenset[str] = _EVENT_FIELDS) -> dict[str, Any]:
+    data = {k: row[k] for k in fields}
     data["reporter"] = {
         "name": row["reporter_name"],
         "email": row["reporter_email"],
@@ -41,6 +50,29 @@ def event_detail(row: Mapping[Any, Any], steps: list[Any] | None = None) -> Even
         else None
     )
     return EventDetail.model_validate(data)
+
+
+def event_reporter_read(row: Mapping[Any, Any]) -> EventReporterRead:
+    """The reporter view of a list row (issue 10, item 7)."""
+    return EventReporterRead.model_validate(_common(row, _REPORTER_FIELDS))
+
+
+def event_reporter_detail(row: Mapping[Any, Any]) -> EventReporterDetail:
+    """The reporter view of one event: with the feedback given to them and their
+    satisfaction, which the reading statement brings along (`reporter_feedback`,
+    `satisfaction`; absent at intake, where there are none)."""
+    data = _common(row, _REPORTER_FIELDS)
+    data["feedback"] = row.get("reporter_feedback") or []
+    data["satisfaction"] = row.get("satisfaction")
+    return EventReporterDetail.model_validate(data)
+
+
+def event_read_as(row: Mapping[Any, Any], view: EventView) -> EventRead | EventReporterRead:
+    return event_read(row) if view is EventView.STAFF else event_reporter_read(row)
+
+
+def event_detail_as(row: Mapping[Any, Any], view: EventView) -> EventDetail | EventReporterDetail:
+    return event_detail(row) if view is EventView.STAFF else event_reporter_detail(row)
 
 
 def orm_row(event: Event) -> dict[str, Any]:

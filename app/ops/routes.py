@@ -7,8 +7,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.core.db import SessionDep
+from app.core.errors import ServiceUnavailable
 
 router = APIRouter(tags=["operations"])
+RETRY_AFTER = {"Retry-After": str(ServiceUnavailable.retry_after)}
 
 
 @router.get("/healthz")
@@ -26,11 +28,16 @@ async def readyz(request: Request, session: SessionDep) -> Any:
     expected: str | None = request.app.state.head_revision
     try:
         current = await session.scalar(sa.text("SELECT version_num FROM alembic_version"))
-    except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    except Exception:  # bounded by DB_CONNECT_TIMEOUT / DB_COMMAND_TIMEOUT (issue 10 item 3)
+        return JSONResponse(
+            {"status": "unavailable", "database": "unreachable"},
+            status_code=503,
+            headers=RETRY_AFTER,
+        )
     if current != expected:
         return JSONResponse(
             {"status": "unavailable", "migrations": {"current": current, "head": expected}},
             status_code=503,
+            headers=RETRY_AFTER,
         )
     return {"status": "ok", "migrations": {"current": current, "head": expected}}

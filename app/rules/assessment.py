@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from app.rules.policy import DEFAULT_URGENT_FLOOR, Policy
+from app.rules.policy import Policy
 from app.rules.vocabulary import SEVERITY_RANK, Severity, Status
 
 
@@ -12,18 +12,17 @@ def override_problems(
     *,
     urgent: bool,
     reason: str | None,
-    policy: Policy | None = None,
+    policy: Policy,
 ) -> list[str]:
     """R3.2.2 / R3.1.3: a manual grade needs a reason and never takes an urgent event below
-    the policy's `grading.urgent_floor` (issue 11 item 4; `important` by default, also when no
-    policy is given). Returns the problems (empty when the override may stand)."""
+    the policy's `grading.urgent_floor` (issue 11 item 4; `important` by default). Returns the
+    problems (empty when the override may stand)."""
     problems: list[str] = []
     if override is None or override == graded:
         return problems
     if not reason:
         problems.append("severity_override.reason")
-    floor = DEFAULT_URGENT_FLOOR if policy is None else policy.grading.urgent_floor
-    if urgent and SEVERITY_RANK[override] < SEVERITY_RANK[floor]:
+    if urgent and SEVERITY_RANK[override] < SEVERITY_RANK[policy.grading.urgent_floor]:
         problems.append("severity_override.urgent_floor")
     return problems
 

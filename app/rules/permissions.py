@@ -145,9 +145,3 @@ def matrix_markdown() -> str:
         ]
         lines.append(f"| `{action.value}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def sees_internal_records(roles: Collection[Role]) -> bool:
-    """R6: of those who may see an event, staff read its internal notes and the timeline's
-    details; reporters and integrations see only what is meant for the reporter."""
-    return not set(roles) <= {Role.REPORTER, Role.INTEGRATION}

@@ -1,6 +1,7 @@
 """Problem+json for every error, request ids, health and readiness (issue 2, points 8-9)."""
 
 import httpx
+import sqlalchemy as sa
 import structlog
 from fastapi import BackgroundTasks, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -180,3 +181,26 @@ async def test_well_formed_but_foreign_cursor_is_400(
         cursor = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         response = await client.get("/v1/events", params={"cursor": cursor}, headers=desk.headers)
         assert response.status_code == 400, payload
+
+
+async def test_a_value_postgresql_cannot_store_is_a_clean_422(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """SQLSTATE class 22 raised by a statement is the caller's input: 422 problem+json answered
+    inside the app, so no exception escapes to the server (which would log "Exception in ASGI
+    application", count a 500 and drop the keep-alive connection; issue 10, item 5)."""
+    from app.core.db import SessionDep
+
+    app = build_app(session_maker)
+
+    @app.get("/test-only/data-error")
+    async def data_error(session: SessionDep) -> dict[str, int]:
+        value = await session.scalar(sa.text("SELECT 'not a number'::int"))
+        return {"value": int(value or 0)}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/test-only/data-error")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/validation-error")

@@ -155,7 +155,10 @@ async def test_event_walks_from_intake_to_closed(
     ]
     assert actions == expected
     assert [entry["seq"] for entry in history["items"]] == list(range(1, len(expected) + 1))
-    assert history["items"][-1]["actor_id"] == str(cast.desk.id)
+    # The reporter's view does not say who among the staff acted (issue 10, item 7); staff's does.
+    assert history["items"][-1]["actor_id"] is None
+    staff_history = await flow.timeline(client, cast.desk, event_id)
+    assert staff_history["items"][-1]["actor_id"] == str(cast.desk.id)
     assert event["version"] == len(expected)
 
     outbox = await _outbox_types(session_maker, event_id)

@@ -423,15 +423,16 @@ def test_urgent_floor_comes_from_the_policy() -> None:
     assert strict.grading.urgent_floor is Severity.MAJOR
     assert policy_document(strict)["grading"]["urgent_floor"] == "major"
 
-    def problems(graded: Severity, override: Severity, policy: Policy | None) -> list[str]:
+    def problems(graded: Severity, override: Severity, policy: Policy) -> list[str]:
         return override_problems(graded, override, urgent=True, reason="seen", policy=policy)
 
+    default = default_policy()
     assert problems(Severity.MAJOR, Severity.IMPORTANT, strict) == [
         "severity_override.urgent_floor"
     ]
-    assert problems(Severity.MAJOR, Severity.IMPORTANT, None) == []
+    assert problems(Severity.MAJOR, Severity.IMPORTANT, default) == []
     assert problems(Severity.IMPORTANT, Severity.GENERAL, lenient) == []
-    assert problems(Severity.IMPORTANT, Severity.GENERAL, None) == [
+    assert problems(Severity.IMPORTANT, Severity.GENERAL, default) == [
         "severity_override.urgent_floor"
     ]
 

@@ -91,10 +91,17 @@ async def create_survey_link(
     actor: CurrentPrincipal,
     policy: PolicyDep,
     request: Request,
+    if_match: IfMatch = None,
 ) -> SurveyLink:
     """A single-use, expiring, login-free survey link for the customer (intake desk)."""
     return await feedback.create_survey_link(
-        session, event_id, actor=actor, policy=policy, now=utcnow(), base_url=str(request.base_url)
+        session,
+        event_id,
+        actor=actor,
+        policy=policy,
+        now=utcnow(),
+        base_url=str(request.base_url),
+        if_match=if_match,
     )
 
 

@@ -64,10 +64,11 @@ async def add_note(
     session: SessionDep,
     actor: CurrentPrincipal,
     policy: PolicyDep,
+    if_match: IfMatch = None,
 ) -> NoteRead:
     """Record a progress report, an internal note or a customer contact (R3.3.2, R6)."""
     return await handling.add_note(
-        session, event_id, body, actor=actor, policy=policy, now=utcnow()
+        session, event_id, body, actor=actor, policy=policy, now=utcnow(), if_match=if_match
     )
 
 

@@ -15,7 +15,7 @@ from app.core.schemas import AwareDatetime, DeptCode
 from app.events import service
 from app.events.repository import EventFilter
 from app.events.routes.deps import EventRef
-from app.events.schemas import EventDetail, EventPage, TimelineRead
+from app.events.schemas import AnyEventDetail, EventPage, TimelineRead
 from app.events.views import etag
 from app.rules.vocabulary import Category, Severity, Status
 
@@ -41,7 +41,8 @@ async def list_events(
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text search")] = None,
     external_system: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    """Events the caller may see, newest first, one keyset page (`next_cursor`, `Link`)."""
+    """Events the caller may see, newest first, one keyset page (`next_cursor`, `Link`); each
+    in the caller's view (`view`: `staff`, or `reporter` for an event seen only as its reporter)."""
     # A hot path: one statement on a pooled connection, the page serialised once.
     actor = await request_principal(request)
     if created_from and created_to and created_from >= created_to:
@@ -73,26 +74,26 @@ async def list_events(
 _PAGE_JSON = TypeAdapter(EventPage)
 
 
-@router.get("/{event_id}", response_model=EventDetail)
+@router.get("/{event_id}", response_model=AnyEventDetail)
 async def get_event(event_id: EventRef, request: Request) -> Response:
-    """One event by UUID or ref, with its `ETag` (404 when you may not see it)."""
+    """One event by UUID or ref, with its `ETag` (404 when you may not see it). `view` says
+    which shape: `staff`, or `reporter` for whoever sees the event only as its reporter (their
+    report, status, public due dates, the feedback given to them, their satisfaction)."""
     # A hot path: one statement on a pooled connection, the event serialised once.
     actor = await request_principal(request)
     async with request.app.state.db.connection() as connection:
         event = await service.get(connection, event_id, actor=actor)
     return Response(
-        _EVENT_JSON.dump_json(event),
+        service.dump_event(event),
         media_type="application/json",
         headers={"ETag": etag(event.version)},
     )
-
-
-_EVENT_JSON = TypeAdapter(EventDetail)
 
 
 @router.get("/{event_id}/timeline")
 async def get_timeline(
     event_id: EventRef, session: SessionDep, actor: CurrentPrincipal
 ) -> TimelineRead:
-    """The append-only, hash-chained history of the event (R7.1)."""
+    """The append-only, hash-chained history of the event (R7.1); in the reporter view without
+    the entries' before/after and notes, and without who did it unless it was the caller."""
     return await service.read_timeline(session, event_id, actor=actor)

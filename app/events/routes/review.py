@@ -19,7 +19,9 @@ from app.events.schemas import (
     VerificationIn,
 )
 from app.events.stages import review
+from app.events.views import view_of
 from app.policy.service import PolicyDep
+from app.rules.views import shows_improvement_actions
 
 router = APIRouter(prefix="/v1/events", tags=["review"], responses=MUTATION_RESPONSES)
 
@@ -61,10 +63,12 @@ async def add_action(
 async def list_actions(
     event_id: EventRef, session: SessionDep, actor: CurrentPrincipal
 ) -> list[ActionRead]:
-    """The event's improvement actions and their verification."""
+    """The event's improvement actions and their verification (none in the reporter view)."""
     row = await repository.visible_row(session, event_id, actor)
     if row is None:
         raise NotFound(f"No event {event_id}")
+    if not shows_improvement_actions(view_of(row, actor)):
+        return []
     return await review.list_actions(session, row["id"])
 
 

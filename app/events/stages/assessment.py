@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.errors import GateNotMet, Unprocessable
 from app.events.schemas import AssignmentIn, ClassificationIn, EventDetail
-from app.events.service import check_departments, check_event_exists
+from app.events.service import check_departments, check_linked_event
 from app.events.stages.common import open_stage, user_department
 from app.events.timeline import jsonable
 from app.policy.service import check_taxonomy
@@ -40,7 +40,7 @@ async def classify(
     if data.recurrence_of is not None:
         if data.recurrence_of == event.id:
             raise Unprocessable("An event cannot be a recurrence of itself")
-        await check_event_exists(session, data.recurrence_of, "recurrence_of")
+        await check_linked_event(session, data.recurrence_of, "recurrence_of", actor=actor)
 
     graded = grading.grade(
         data.impact.facts(), category=data.category, urgent=event.urgent, policy=policy
@@ -51,6 +51,7 @@ async def classify(
         override.severity if override else None,
         urgent=event.urgent,
         reason=override.reason if override else None,
+        policy=policy,
     )
     if problems:
         raise GateNotMet(

@@ -2,7 +2,6 @@
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
@@ -10,11 +9,14 @@ from app.core.errors import NotFound, Unprocessable
 from app.events import repository
 from app.events.models import Event
 from app.events.schemas import CancelIn, ChecklistItemRead, ChecklistRead, EventDetail, ReopenIn
+from app.events.service import check_linked_event
 from app.events.stages.common import build_snapshot, open_stage
 from app.events.stages.feedback import _back_to_work
+from app.events.views import view_of
 from app.rules import lifecycle
 from app.rules.permissions import EventAction
 from app.rules.policy import Policy
+from app.rules.views import shows_checklist_item
 from app.rules.vocabulary import Action, Status
 
 
@@ -66,11 +68,7 @@ async def cancel(
     if data.duplicate_of is not None:
         if data.duplicate_of == stage.event.id:
             raise Unprocessable("An event cannot duplicate itself")
-        if await session.scalar(sa.select(Event.id).where(Event.id == data.duplicate_of)) is None:
-            raise Unprocessable(
-                f"No event {data.duplicate_of}",
-                errors=[{"field": "duplicate_of", "message": "unknown event"}],
-            )
+        await check_linked_event(session, data.duplicate_of, "duplicate_of", actor=actor)
     event = stage.event
     event.status, event.cancelled_at, event.cancel_reason = target, now, data.reason
     event.duplicate_of = data.duplicate_of
@@ -116,10 +114,13 @@ async def reopen(
 async def read_checklist(
     session: AsyncSession, id_or_ref: str, *, actor: Principal, policy: Policy
 ) -> ChecklistRead:
-    """Every gate of the event's path with done or missing, so a UI needs no rules of its own."""
+    """Every gate of the event's path with done or missing, so a UI needs no rules of its own;
+    the reporter view lists only the gates about the report, the feedback to the reporter and
+    their satisfaction (rules.views)."""
     row = await repository.visible_row(session, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
+    view = view_of(row, actor)
     event = await session.get(Event, row["id"])
     assert event is not None
     snapshot = await build_snapshot(session, event)
@@ -129,5 +130,6 @@ async def read_checklist(
         items=[
             ChecklistItemRead(code=i.code, stage=i.stage, done=i.done, detail=i.detail)
             for i in lifecycle.checklist(snapshot, policy)
+            if shows_checklist_item(view, i.code)
         ],
     )

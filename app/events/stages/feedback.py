@@ -294,10 +294,14 @@ async def create_survey_link(
     policy: Policy,
     now: datetime,
     base_url: str,
+    if_match: str | None = None,
 ) -> SurveyLink:
     """R6.2: a login-free, single-use, expiring link the intake desk sends to the customer.
-    The token is random and stored only as a hash, like an API key."""
-    stage = await open_stage(session, id_or_ref, actor=actor, policy=policy, now=now)
+    The token is random and stored only as a hash, like an API key. Creating one bumps the
+    version, so `If-Match` holds (issue 10, item 6)."""
+    stage = await open_stage(
+        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
+    )
     stage.require(EventAction.RECORD_SATISFACTION)
     stage.require_status(*SATISFACTION_STATUSES, action="create_survey_link")
     if await session.scalar(

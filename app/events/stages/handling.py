@@ -13,10 +13,12 @@ from app.events.models import EventNote, PlanStep
 from app.events.repository import visible_row
 from app.events.schemas import EventDetail, NoteIn, NoteRead, PlanIn, ResolutionIn, StepUpdate
 from app.events.stages.common import open_stage, user_department
+from app.events.views import view_of
 from app.rules import deadlines
 from app.rules.lifecycle import StepFacts
-from app.rules.permissions import EventAction, sees_internal_records
+from app.rules.permissions import EventAction
 from app.rules.policy import Policy
+from app.rules.views import note_visibilities
 from app.rules.vocabulary import Action, Status
 
 
@@ -148,9 +150,13 @@ async def add_note(
     actor: Principal,
     policy: Policy,
     now: datetime,
+    if_match: str | None,
 ) -> NoteRead:
-    """R3.3.2, R6: progress reports, internal notes and customer contacts, with visibility."""
-    stage = await open_stage(session, id_or_ref, actor=actor, policy=policy, now=now)
+    """R3.3.2, R6: progress reports, internal notes and customer contacts, with visibility.
+    A note bumps the version, so `If-Match` holds here too (issue 10, item 6)."""
+    stage = await open_stage(
+        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
+    )
     stage.require(EventAction.ADD_NOTE)
     note = EventNote(
         id=uuid7(),
@@ -172,14 +178,15 @@ async def add_note(
 
 
 async def list_notes(session: AsyncSession, id_or_ref: str, *, actor: Principal) -> list[NoteRead]:
-    """Notes of an event; reporters and integrations see only those meant for the reporter."""
+    """Notes of an event; the reporter view reads only those meant for the reporter (R6.2;
+    rules.views: whoever sees the event only as its reporter)."""
     row = await visible_row(session, id_or_ref, actor)
     if row is None:
         raise NotFound(f"No event {id_or_ref}")
-    staff = sees_internal_records(actor.roles)
+    visibilities = note_visibilities(view_of(row, actor))
     query = sa.select(EventNote).where(EventNote.event_id == row["id"]).order_by(EventNote.id)
-    if not staff:
-        query = query.where(EventNote.visibility == "reporter")
+    if visibilities is not None:
+        query = query.where(EventNote.visibility.in_(sorted(visibilities)))
     return [NoteRead.model_validate(n) for n in await session.scalars(query)]
 
 
