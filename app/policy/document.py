@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final, Self
 from pydantic import (
     AfterValidator,
     Field,
+    PlainSerializer,
     PlainValidator,
     StrictBool,
     ValidationError,
@@ -51,6 +52,7 @@ from app.policy.fields import (
     one_of,
     parse_context,
     problem,
+    slug,
     text,
     timezone_name,
 )
@@ -65,9 +67,13 @@ from app.rules.policy import (
     CoordinationRouting,
     DeadlinePolicy,
     EmergencyRouting,
+    EscalationLevel,
+    EscalationPolicy,
     GateOptions,
     GradingPolicy,
     GradingRule,
+    LevelKind,
+    Notify,
     Policy,
     RoutingPolicy,
     RuleValue,
@@ -175,6 +181,20 @@ DEFAULT_POLICY_DOCUMENT: Final[Mapping[str, Any]] = {
         "meeting_severities": ["major"],
         "actions_severities": ["important", "major"],
         "survey_ttl_hours": 168,
+    },
+    "escalation": {
+        "warnings": [
+            {"id": "warn_50", "at_fraction": 0.5, "notify": ["assignee"]},
+            {"id": "warn_80", "at_fraction": 0.8, "notify": ["assignee", "step_owners"]},
+        ],
+        "breach": {"id": "breach", "notify": ["lead_head"]},
+        "escalations": [
+            {"id": "escalate_intake", "after_breach_hours": 4, "notify": ["intake_desk"]},
+            {"id": "escalate_supervision", "after_breach_hours": 24, "notify": ["supervision"]},
+        ],
+        "fast_urgent": True,
+        "fast_severities": ["major"],
+        "fast_factor": 0.25,
     },
 }
 
@@ -583,6 +603,119 @@ class GatesDocument(Section):
 
 
 # --------------------------------------------------------------------------------------------
+# Warnings and the escalation ladder (R1.1, R1.3.1, R3.3.2, R4.1, R5.1; issue 12)
+# --------------------------------------------------------------------------------------------
+
+_NOTIFY: Final = tuple(target.value for target in Notify)
+
+
+def _fraction(value: object) -> float:
+    fraction = number(value, positive=True)
+    if fraction >= 1:
+        problem("must be between 0 and 1 (a fraction of the stage's time)")
+    return float(fraction)
+
+
+def _notify(value: object) -> tuple[Notify, ...]:
+    return tuple(
+        Notify(target)
+        for target in items(
+            value,
+            one_of(_NOTIFY),
+            non_empty=True,
+            duplicate=lambda target: f"duplicate {target!r}",
+        )
+    )
+
+
+Fraction = Annotated[float, PlainValidator(_fraction)]
+NotifyList = Annotated[
+    tuple[Notify, ...],
+    PlainValidator(_notify),
+    PlainSerializer(lambda targets: [t.value for t in targets], return_type=list[str]),
+]
+
+
+def _level_id(value: object, info: ValidationInfo) -> str:
+    level_id = slug(value)
+    seen = parse_context(info).level_ids
+    if level_id in seen:
+        problem(f"duplicate level id {level_id!r}")
+    seen.add(level_id)
+    return level_id
+
+
+LevelId = Annotated[str, PlainValidator(_level_id)]
+
+
+class WarningDocument(Section):
+    """A warning before the due time, at a fraction of the stage's time."""
+
+    id: LevelId
+    at_fraction: Fraction
+    notify: NotifyList
+
+    def to_rules(self) -> EscalationLevel:
+        return EscalationLevel(
+            id=self.id, kind=LevelKind.WARNING, notify=self.notify, at_fraction=self.at_fraction
+        )
+
+
+class BreachDocument(Section):
+    """What happens at the due time."""
+
+    id: LevelId
+    notify: NotifyList
+
+    def to_rules(self) -> EscalationLevel:
+        return EscalationLevel(id=self.id, kind=LevelKind.BREACH, notify=self.notify)
+
+
+class EscalationStepDocument(Section):
+    """A later level, clock hours after the due time."""
+
+    id: LevelId
+    after_breach_hours: Hours
+    notify: NotifyList
+
+    def to_rules(self) -> EscalationLevel:
+        return EscalationLevel(
+            id=self.id,
+            kind=LevelKind.ESCALATION,
+            notify=self.notify,
+            after_breach_hours=self.after_breach_hours,
+        )
+
+
+class EscalationDocument(Section):
+    """Warnings and the ladder of every stage clock; shorter for urgent and fast severities."""
+
+    warnings: list[WarningDocument]
+    breach: BreachDocument
+    escalations: list[EscalationStepDocument]
+    fast_urgent: StrictBool = True
+    fast_severities: Severities = (Severity.MAJOR,)
+    fast_factor: Annotated[float, PlainValidator(lambda value: float(number(value, positive=True)))]
+
+    @field_validator("fast_factor")
+    @classmethod
+    def _at_most_one(cls, factor: float) -> float:
+        if factor > 1:
+            problem("must be at most 1 (a factor that shortens the ladder)")
+        return factor
+
+    def to_rules(self) -> EscalationPolicy:
+        return EscalationPolicy(
+            warnings=tuple(level.to_rules() for level in self.warnings),
+            breach=self.breach.to_rules(),
+            escalations=tuple(level.to_rules() for level in self.escalations),
+            fast_urgent=self.fast_urgent,
+            fast_severities=frozenset(self.fast_severities),
+            fast_factor=self.fast_factor,
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # The document
 # --------------------------------------------------------------------------------------------
 
@@ -597,6 +730,12 @@ class PolicyDocument(Section):
     routing: RoutingDocument
     deadlines: DeadlinesDocument
     gates: GatesDocument
+    # Optional in stored documents: versions written before the stage clocks lack it.
+    escalation: EscalationDocument = Field(
+        default_factory=lambda: EscalationDocument.model_validate(
+            DEFAULT_POLICY_DOCUMENT["escalation"], context=ParseContext()
+        )
+    )
 
     @field_validator("routing", mode="wrap")
     @classmethod
@@ -618,6 +757,7 @@ class PolicyDocument(Section):
             routing=self.routing.to_rules(),
             deadlines=self.deadlines.to_rules(),
             gates=self.gates.to_rules(),
+            escalation=self.escalation.to_rules(),
         )
 
 

@@ -55,6 +55,7 @@ class ParseContext:
     known_departments: frozenset[str] | None = None
     taxonomy: Mapping[str, tuple[str, ...]] | None = None
     rule_ids: set[str] = field(default_factory=set)
+    level_ids: set[str] = field(default_factory=set)  # escalation levels: unique per ladder
 
 
 def parse_context(info: ValidationInfo) -> ParseContext:

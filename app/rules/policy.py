@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
 from decimal import Decimal
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -249,6 +250,86 @@ class GateOptions:
     survey_ttl_hours: float = 168
 
 
+class Notify(StrEnum):
+    """Who a warning or an escalation names as having to act (R1.3.1, R3.3.2, R4.1, R5.1)."""
+
+    ASSIGNEE = "assignee"  # the assignee, or the intake desk while nobody is assigned
+    STEP_OWNERS = "step_owners"  # the owners of the plan's open steps
+    LEAD_HEAD = "lead_head"  # the head of the lead department (the intake desk's before one)
+    INTAKE_DESK = "intake_desk"  # the intake department's agents (R4.1: follows progress)
+    SUPERVISION = "supervision"  # the supervision group (R5.1)
+
+
+class LevelKind(StrEnum):
+    """The three kinds of rung on the ladder of a stage clock."""
+
+    WARNING = "warning"  # before the due time, at a fraction of the stage's time
+    BREACH = "breach"  # at the due time
+    ESCALATION = "escalation"  # hours after the due time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationLevel:
+    """One rung of the ladder (R1.3.1, R3.3.2): when it fires and whom it names."""
+
+    id: str
+    kind: LevelKind
+    notify: tuple[Notify, ...]
+    at_fraction: float | None = None  # WARNING: of the stage's time (0 < f < 1)
+    after_breach_hours: float | None = None  # ESCALATION: clock hours after the due time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationPolicy:
+    """Warnings and the escalation ladder of every stage clock (R1.1, R1.3.1, R3.3.2, R4.1).
+
+    Warnings fire at fractions of the stage's time, the breach at the due time, and each later
+    level a number of clock hours after it; for urgent events and the `fast_severities` those
+    hours are multiplied by `fast_factor` (shorter)."""
+
+    warnings: tuple[EscalationLevel, ...]
+    breach: EscalationLevel
+    escalations: tuple[EscalationLevel, ...]
+    fast_urgent: bool = True
+    fast_severities: frozenset[Severity] = frozenset({Severity.MAJOR})
+    fast_factor: float = 0.25
+
+    @property
+    def levels(self) -> tuple[EscalationLevel, ...]:
+        """Every rung, warnings first, in the order they fire for one clock (R1.3.1)."""
+        return (*self.warnings, self.breach, *self.escalations)
+
+
+DEFAULT_ESCALATION: Final = EscalationPolicy(
+    warnings=(
+        EscalationLevel(
+            id="warn_50", kind=LevelKind.WARNING, notify=(Notify.ASSIGNEE,), at_fraction=0.5
+        ),
+        EscalationLevel(
+            id="warn_80",
+            kind=LevelKind.WARNING,
+            notify=(Notify.ASSIGNEE, Notify.STEP_OWNERS),
+            at_fraction=0.8,
+        ),
+    ),
+    breach=EscalationLevel(id="breach", kind=LevelKind.BREACH, notify=(Notify.LEAD_HEAD,)),
+    escalations=(
+        EscalationLevel(
+            id="escalate_intake",
+            kind=LevelKind.ESCALATION,
+            notify=(Notify.INTAKE_DESK,),
+            after_breach_hours=4,
+        ),
+        EscalationLevel(
+            id="escalate_supervision",
+            kind=LevelKind.ESCALATION,
+            notify=(Notify.SUPERVISION,),
+            after_breach_hours=24,
+        ),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """The whole policy: taxonomy, grading, routing, deadlines and gates (R3, R7.2)."""
@@ -262,6 +343,8 @@ class Policy:
     routing: RoutingPolicy
     deadlines: DeadlinePolicy
     gates: GateOptions
+    # Optional in stored documents (versions written before the clocks had it).
+    escalation: EscalationPolicy = DEFAULT_ESCALATION
 
 
 def department_codes(policy: Policy) -> frozenset[str]:

@@ -1,0 +1,196 @@
+"""Stage clocks and the escalation ladder (R1.1, R1.3.1, R3.3.2, R4.1; issue 12).
+
+Every open event has one running clock: the stage it is in and that stage's due time. A stage
+runs from the transition that starts it to the one that finishes it; reopening starts a new
+cycle of the resolve stage (and of the stages after it). Each clock fires the policy's ladder
+once per cycle: warnings at fractions of the stage's time, the breach at the due time, and
+escalations hours after it (shorter for urgent and the policy's fast severities). Everything
+here is pure: the service stores the clock, and the runner fires what `due_levels` returns.
+
+When the due time moves (a reclassification changes the severity), the levels not yet fired
+follow it; a fired level never fires again in the same cycle. A level whose time passed while
+nothing ran fires once, when the runner next looks.
+"""
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from app.rules.policy import EscalationLevel, EscalationPolicy, LevelKind, Notify
+from app.rules.vocabulary import Severity, Status
+
+
+class Stage(StrEnum):
+    """The timed stages of the lifecycle (R1.3.1; product.md section 3)."""
+
+    RESPOND = "respond"  # classify and assign (R3.1, R3.2)
+    RESOLVE = "resolve"  # plan and carry it out (R3.3)
+    FEEDBACK = "feedback"  # feed the result back (R3.4)
+    REVIEW = "review"  # sum up and evaluate (R3.5)
+
+
+STAGE_OF_STATUS: Final[Mapping[Status, Stage]] = MappingProxyType(
+    {
+        Status.REPORTED: Stage.RESPOND,
+        Status.CLASSIFIED: Stage.RESPOND,
+        Status.ASSIGNED: Stage.RESOLVE,
+        Status.IN_PROGRESS: Stage.RESOLVE,
+        Status.RESOLVED: Stage.FEEDBACK,
+        Status.FEEDBACK_GIVEN: Stage.REVIEW,
+    }
+)
+# The event's column holding each stage's due time.
+DUE_COLUMN: Final[Mapping[Stage, str]] = MappingProxyType(
+    {
+        Stage.RESPOND: "respond_by",
+        Stage.RESOLVE: "resolve_by",
+        Stage.FEEDBACK: "feedback_by",
+        Stage.REVIEW: "review_by",
+    }
+)
+
+
+def stage_of(status: Status) -> Stage | None:
+    """The stage whose clock runs in `status` (R1.3.1); None once reviewed, closed or
+    cancelled: nothing is timed there."""
+    return STAGE_OF_STATUS.get(status)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rung:
+    """One level of one clock with the moment it fires."""
+
+    level: EscalationLevel
+    at: datetime
+
+
+def is_fast(ladder: EscalationPolicy, *, urgent: bool, severity: Severity | None) -> bool:
+    """Urgent events and the fast severities escalate sooner (R3.1.3)."""
+    return (ladder.fast_urgent and urgent) or severity in ladder.fast_severities
+
+
+def rungs(
+    ladder: EscalationPolicy,
+    *,
+    started_at: datetime,
+    due_at: datetime,
+    urgent: bool,
+    severity: Severity | None,
+) -> tuple[Rung, ...]:
+    """When each level of a clock fires (R1.3.1): warnings at their fraction of the time from
+    start to due (wall time, so a working calendar's nights count as they pass), the breach at
+    the due time, escalations at clock hours after it. In firing order."""
+    span = max(due_at - started_at, timedelta(0))
+    factor = ladder.fast_factor if is_fast(ladder, urgent=urgent, severity=severity) else 1.0
+    found: list[Rung] = []
+    for level in ladder.levels:
+        if level.kind is LevelKind.WARNING:
+            at = started_at + span * (level.at_fraction or 0.0)
+        elif level.kind is LevelKind.BREACH:
+            at = due_at
+        else:
+            at = due_at + timedelta(hours=(level.after_breach_hours or 0.0) * factor)
+        found.append(Rung(level=level, at=at))
+    return tuple(sorted(found, key=lambda rung: rung.at))
+
+
+def due_levels(
+    ladder: tuple[Rung, ...], *, fired: Collection[str], now: datetime
+) -> tuple[Rung, ...]:
+    """The levels to fire now, in order: due and not fired in this cycle. After downtime every
+    level whose time passed fires once, not once per missed poll."""
+    return tuple(rung for rung in ladder if rung.at <= now and rung.level.id not in fired)
+
+
+def next_fire_at(ladder: tuple[Rung, ...], *, fired: Collection[str]) -> datetime | None:
+    """When the clock next needs the runner: its first level not yet fired (None: all fired)."""
+    pending = [rung.at for rung in ladder if rung.level.id not in fired]
+    return min(pending) if pending else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Audience:
+    """Who must act on a firing: named users, and roles within a department (or everywhere)."""
+
+    user_ids: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    department: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClockFacts:
+    """What an event says about who acts in its current stage."""
+
+    stage: Stage
+    assignee_id: str | None
+    step_owner_ids: tuple[str, ...]
+    lead_department: str | None
+    intake_department: str
+
+
+def audiences(notify: Collection[Notify], facts: ClockFacts) -> tuple[Audience, ...]:
+    """Whom a level names (R1.3.3 clear responsibility, R3.3.2 the head follows, R4.1 the
+    intake desk coordinates, R5.1 supervision). Before an event is assigned (the respond
+    stage) the intake desk acts and its head answers for it."""
+    found: list[Audience] = []
+    desk = Audience(roles=("intake_agent",), department=facts.intake_department)
+    for target in notify:
+        if target is Notify.ASSIGNEE:
+            if facts.stage is Stage.RESPOND or facts.assignee_id is None:
+                found.append(desk)
+            else:
+                found.append(Audience(user_ids=(facts.assignee_id,)))
+        elif target is Notify.STEP_OWNERS:
+            if facts.step_owner_ids:
+                found.append(Audience(user_ids=facts.step_owner_ids))
+        elif target is Notify.LEAD_HEAD:
+            department = facts.lead_department or facts.intake_department
+            found.append(Audience(roles=("dept_head",), department=department))
+        elif target is Notify.INTAKE_DESK:
+            found.append(desk)
+        else:
+            found.append(Audience(roles=("supervisor",)))
+    return tuple(dict.fromkeys(found))
+
+
+# Outbox message type of each kind of level (product.md section 4).
+MESSAGE_TYPE: Final[Mapping[LevelKind, str]] = MappingProxyType(
+    {
+        LevelKind.WARNING: "event.sla_warning",
+        LevelKind.BREACH: "event.sla_breached",
+        LevelKind.ESCALATION: "event.escalated",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaView:
+    """The running clock as an event shows it (product.md section 8)."""
+
+    stage: Stage
+    due_at: datetime
+    remaining_seconds: int
+    breached: bool
+    breached_at: datetime | None
+
+
+def sla_view(
+    stage: Stage | None, *, due_at: datetime | None, breached_at: datetime | None, now: datetime
+) -> SlaView | None:
+    """The event's `sla` (R1.3.1): the current stage, its due time, the seconds left (negative
+    once overdue), and whether and since when it is breached. None when nothing is timed.
+    Breached means past the due time, whether or not the runner has fired the breach yet."""
+    if stage is None or due_at is None:
+        return None
+    remaining = int((due_at - now).total_seconds())
+    breached = remaining < 0
+    return SlaView(
+        stage=stage,
+        due_at=due_at,
+        remaining_seconds=remaining,
+        breached=breached,
+        breached_at=breached_at or (due_at if breached else None),
+    )
