@@ -54,8 +54,7 @@ DUE_COLUMN: Final[Mapping[Stage, str]] = MappingProxyType(
 
 
 def stage_of(status: Status) -> Stage | None:
-    """The stage whose clock runs in `status` (R1.3.1); None once reviewed, closed or
-    cancelled: nothing is timed there."""
+    """The stage whose clock runs in `status`; None when nothing is timed (R1.3.1)."""
     return STAGE_OF_STATUS.get(status)
 
 
@@ -80,9 +79,10 @@ def rungs(
     urgent: bool,
     severity: Severity | None,
 ) -> tuple[Rung, ...]:
-    """When each level of a clock fires (R1.3.1): warnings at their fraction of the time from
-    start to due (wall time, so a working calendar's nights count as they pass), the breach at
-    the due time, escalations at clock hours after it. In firing order."""
+    """When each level of a clock fires, in firing order (R1.3.1)."""
+    # Warnings at their fraction of the time from start to due (wall time, so a working
+    # calendar's nights count as they pass), the breach at the due time, escalations at clock
+    # hours after it.
     span = max(due_at - started_at, timedelta(0))
     factor = ladder.fast_factor if is_fast(ladder, urgent=urgent, severity=severity) else 1.0
     found: list[Rung] = []
@@ -100,13 +100,13 @@ def rungs(
 def due_levels(
     ladder: tuple[Rung, ...], *, fired: Collection[str], now: datetime
 ) -> tuple[Rung, ...]:
-    """The levels to fire now, in order: due and not fired in this cycle. After downtime every
-    level whose time passed fires once, not once per missed poll."""
+    """The levels to fire now, in order: due and not fired in this cycle (R1.3.1)."""
+    # After downtime every level whose time passed fires once, not once per missed poll.
     return tuple(rung for rung in ladder if rung.at <= now and rung.level.id not in fired)
 
 
 def next_fire_at(ladder: tuple[Rung, ...], *, fired: Collection[str]) -> datetime | None:
-    """When the clock next needs the runner: its first level not yet fired (None: all fired)."""
+    """When the clock next needs the runner: its first level not yet fired (R1.3.1)."""
     pending = [rung.at for rung in ladder if rung.level.id not in fired]
     return min(pending) if pending else None
 
@@ -132,9 +132,9 @@ class ClockFacts:
 
 
 def audiences(notify: Collection[Notify], facts: ClockFacts) -> tuple[Audience, ...]:
-    """Whom a level names (R1.3.3 clear responsibility, R3.3.2 the head follows, R4.1 the
-    intake desk coordinates, R5.1 supervision). Before an event is assigned (the respond
-    stage) the intake desk acts and its head answers for it."""
+    """Whom a level names (R1.3.3, R3.3.2, R4.1, R5.1)."""
+    # Before an event is assigned (the respond stage) the intake desk acts and its head answers
+    # for it.
     found: list[Audience] = []
     desk = Audience(roles=("intake_agent",), department=facts.intake_department)
     for target in notify:
@@ -180,9 +180,9 @@ class SlaView:
 def sla_view(
     stage: Stage | None, *, due_at: datetime | None, breached_at: datetime | None, now: datetime
 ) -> SlaView | None:
-    """The event's `sla` (R1.3.1): the current stage, its due time, the seconds left (negative
-    once overdue), and whether and since when it is breached. None when nothing is timed.
-    Breached means past the due time, whether or not the runner has fired the breach yet."""
+    """The event's `sla`: stage, due time, seconds left, breached and since when (R1.3.1)."""
+    # Seconds left are negative once overdue. Breached means past the due time, whether or not
+    # the runner has fired the breach yet. None when nothing is timed.
     if stage is None or due_at is None:
         return None
     remaining = int((due_at - now).total_seconds())
@@ -194,3 +194,35 @@ def sla_view(
         breached=breached,
         breached_at=breached_at or (due_at if breached else None),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClockChange:
+    """What a change of an event does to its running clock (R1.3.1)."""
+
+    finish: bool  # the running clock's cycle ends now (its stage is done, or left)
+    stage: Stage | None  # the stage whose clock runs afterwards (None: nothing is timed)
+    cycle: int  # that clock's cycle
+    restart: bool  # a new clock starts now (a new stage, or a new cycle of one)
+
+
+def clock_change(
+    running: Stage | None, cycle: int, *, status: Status, reopened: bool
+) -> ClockChange:
+    """How an event's clock moves when it reaches `status` (R1.3.1)."""
+    # A new stage finishes the running cycle and starts the next; reopening starts a new cycle
+    # numbered after the last; anything else leaves the clock running (its due time may still
+    # move, for example when a reclassification changes the severity).
+    stage = stage_of(status)
+    if reopened:
+        return ClockChange(finish=running is not None, stage=stage, cycle=cycle + 1, restart=True)
+    if stage == running:
+        return ClockChange(finish=False, stage=stage, cycle=cycle, restart=False)
+    return ClockChange(
+        finish=running is not None, stage=stage, cycle=cycle, restart=stage is not None
+    )
+
+
+def met(*, finished_at: datetime, due_at: datetime) -> bool:
+    """A stage is on time when it finished by its due time (R5.4; product.md section 3)."""
+    return finished_at <= due_at
