@@ -1,0 +1,373 @@
+"""The work of the webhook jobs (items 2, 3 and 7): fan out, deliver, purge.
+
+* `fanout`: outbox messages not yet published become `webhook_dispatch` rows, one per
+  endpoint that is to receive each (`audience.view_for`), and are marked published, in one
+  transaction; one fan-out runs at a time across every runner, oldest message first.
+* `deliver`: claims due rows with FOR UPDATE SKIP LOCKED (each the first still to be sent
+  about its event to its endpoint), POSTs them signed over one shared `httpx.AsyncClient`,
+  at most `WEBHOOK_ENDPOINT_CONCURRENCY` at once per endpoint, and records every attempt in
+  the same transaction: a delivered row is deleted, a failed one waits for its next attempt.
+  The row stays locked while it is sent, so no other runner sends it at the same time; a
+  runner killed mid-piece leaves its rows as they were, and they are sent again (the same
+  `webhook-id`): at-least-once.
+* `purge`: item 7's retention.
+"""
+
+import asyncio
+import importlib.util
+import random
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import httpx
+import structlog
+
+from app.core.clock import utcnow
+from app.core.db import uuid7
+from app.rules.views import EventView
+from app.runner.job import Piece
+from app.webhooks import repository, schedule
+from app.webhooks.audience import DISABLED_TYPE, TEST_TYPE, order_version, view_for
+from app.webhooks.config import WebhookSettings, get_webhook_settings
+from app.webhooks.payload import Outgoing, render
+from app.webhooks.signing import Signer
+from app.webhooks.transport import transport
+
+log = structlog.get_logger(__name__)
+
+# httpcore asks `import sniffio` on every request and falls back to asyncio when it is not
+# installed (anyio 4 no longer needs it). A failed import is not remembered, so each request
+# searched sys.path for it four times (measured: a third of a delivery's CPU). Remembering
+# that it is absent changes nothing else.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+FANOUT_BATCH: Final = 500
+PURGE_BATCH: Final = 5000
+EXCERPT_BYTES: Final = 1024
+USER_AGENT: Final = "closed-loop-events-webhooks/1"
+GONE: Final = 410
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one attempt came to."""
+
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    excerpt: str | None
+    retry_after: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _excerpt(raw: bytes) -> str | None:
+    if not raw:
+        return None
+    return raw[:EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+class Deliverer:
+    """The webhook jobs' work and what it keeps across pieces: the one HTTP client of the
+    process (pooled connections, timeouts, no redirects) and the signers."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings | None = None,
+        *,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.settings = settings or get_webhook_settings()
+        self.jitter = jitter
+        self.signer = Signer()
+        self._client: httpx.AsyncClient | None = None
+        self._queued = asyncio.Event()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = httpx.Limits(
+                max_connections=max(256, self.settings.batch_size),
+                max_keepalive_connections=128,
+                keepalive_expiry=30,
+            )
+            self._client = httpx.AsyncClient(
+                transport=transport(
+                    allow_private=self.settings.allow_private_targets, limits=limits
+                ),
+                timeout=httpx.Timeout(self.settings.timeout_seconds),
+                follow_redirects=False,
+                trust_env=False,
+                headers={"user-agent": USER_AGENT, "content-type": "application/json"},
+            )
+        return self._client
+
+    async def queued(self) -> None:
+        """Returns once a fan-out of this process has queued messages (and committed): the
+        delivery job's `wakeup`, so a message does not wait out the delivery's poll."""
+        await self._queued.wait()
+        self._queued.clear()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    # ---- fan-out ------------------------------------------------------------------------
+
+    async def fanout(self, piece: Piece) -> int:
+        """One batch of unpublished messages queued for their endpoints and published."""
+        session = piece.session
+        if not await repository.take_fanout_lock(session):
+            return 0
+        messages = await repository.unpublished(session, FANOUT_BATCH)
+        if not messages:
+            return 0
+        receivers = await repository.receivers(session)
+        rows: list[dict[str, Any]] = []
+        if receivers:
+            facts = await repository.event_facts(
+                session, list({m.event_id for m in messages if m.event_id is not None})
+            )
+            for message in messages:
+                if message.type == TEST_TYPE:
+                    continue
+                fact = facts.get(message.event_id) if message.event_id is not None else None
+                if message.event_id is not None and fact is None:
+                    continue  # the event is gone
+                for receiver in receivers:
+                    if message.created_at < receiver.created_at:
+                        continue  # written before the endpoint existed (replay sends those)
+                    view = view_for(receiver, message.type, fact)
+                    if view is None:
+                        continue
+                    version = (
+                        order_version(message.type, message.data.get("version"), fact)
+                        if fact is not None
+                        else 0
+                    )
+                    rows.append(
+                        dispatch_row(
+                            receiver.endpoint_id,
+                            message.id,
+                            message.event_id,
+                            version,
+                            view,
+                            piece.now,
+                        )
+                    )
+        await repository.queue(session, rows)
+        await repository.mark_published(session, [m.id for m in messages], piece.now)
+        if rows:
+            piece.on_commit.append(self._queued.set)
+        return len(messages)
+
+    # ---- delivery -----------------------------------------------------------------------
+
+    async def deliver(self, piece: Piece) -> int:
+        """Claim due messages, send them, record every attempt (one transaction)."""
+        session, now = piece.session, piece.now
+        claimed = await repository.claim_due(session, now, self.settings.batch_size)
+        if not claimed:
+            return 0
+        gates: dict[uuid.UUID, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self.settings.endpoint_concurrency)
+        )
+
+        async def send(row: repository.Claimed) -> Result:
+            async with gates[row.endpoint_id]:
+                return await self.send(row, now)
+
+        results = await asyncio.gather(*(send(row) for row in claimed))
+
+        done: list[uuid.UUID] = []
+        retry: list[dict[str, Any]] = []
+        attempts: list[dict[str, Any]] = []
+        succeeded: set[uuid.UUID] = set()
+        failed: set[uuid.UUID] = set()
+        gone: set[uuid.UUID] = set()
+        for row, result in zip(claimed, results, strict=True):
+            number = row.attempts + 1
+            next_at: datetime | None = None
+            if result.ok:
+                outcome = "delivered"
+                succeeded.add(row.endpoint_id)
+                done.append(row.id)
+            else:
+                failed.add(row.endpoint_id)
+                wait = None
+                if result.status_code in schedule.RETRY_AFTER_STATUSES:
+                    wait = schedule.retry_after(result.retry_after, now)
+                next_at = schedule.next_attempt(number, now, wait_at_least=wait, jitter=self.jitter)
+                if next_at is None:
+                    done.append(row.id)
+                else:
+                    retry.append(
+                        {
+                            "id": row.id,
+                            "attempts": number,
+                            "next_attempt_at": next_at,
+                            "endpoint_id": row.endpoint_id,
+                            "event_id": row.event_id,
+                        }
+                    )
+                outcome = "retrying" if next_at is not None else "failed"
+                if result.status_code == GONE:
+                    gone.add(row.endpoint_id)
+                    outcome, next_at = "failed", None
+            attempts.append(
+                {
+                    "id": uuid7(),
+                    "endpoint_id": row.endpoint_id,
+                    "message_id": row.message_id,
+                    "message_type": row.type,
+                    "attempt": number,
+                    "attempted_at": now,
+                    "outcome": outcome,
+                    "status_code": result.status_code,
+                    "duration_ms": result.duration_ms,
+                    "error": result.error,
+                    "next_attempt_at": next_at,
+                    "response_excerpt": result.excerpt,
+                }
+            )
+        await repository.finish(session, done=done, retry=retry, attempts=attempts)
+        health = await repository.endpoint_health(
+            session, succeeded=sorted(succeeded), failed=sorted(failed), now=now
+        )
+        for endpoint_id in sorted(gone):
+            await self._disable(piece, endpoint_id, "the endpoint answered 410 Gone", None)
+        for endpoint_id, failing_since in health:
+            if endpoint_id not in gone and schedule.gives_up_on_endpoint(failing_since, now):
+                await self._disable(
+                    piece, endpoint_id, "every attempt failed for 5 days", failing_since
+                )
+        return len(claimed)
+
+    async def send(self, row: repository.Claimed, now: datetime) -> Result:
+        """One signed POST of `row`'s message; never raises for what the receiver does."""
+        body = render(
+            Outgoing(
+                type=row.type,
+                timestamp=str(row.payload.get("timestamp", "")),
+                data=row.payload.get("data") or {},
+                event_id=str(row.event_id) if row.event_id is not None else None,
+                event_ref=row.event_ref,
+                event_title=row.event_title,
+                version=row.event_version,
+                view=EventView(row.view),
+            ),
+            base_url=self.settings.public_base_url.rstrip("/"),
+        )
+        secrets = [row.secret]
+        expires = row.previous_secret_expires_at
+        if row.previous_secret and expires is not None and expires > now:
+            secrets.append(row.previous_secret)
+        headers = self.signer.headers(str(row.message_id), utcnow(), body, secrets)
+        started = time.perf_counter()
+        status: int | None = None
+        raw = b""
+        error: str | None = None
+        retry_after: str | None = None
+        timeout = self.settings.timeout_seconds
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                self.client.stream("POST", row.url, content=body.encode(), headers=headers) as got,
+            ):
+                status = got.status_code
+                retry_after = got.headers.get("retry-after")
+                async for chunk in got.aiter_bytes():
+                    raw += chunk
+                    if len(raw) >= EXCERPT_BYTES:
+                        break
+        except TimeoutError:
+            status, error = None, f"no answer within {timeout:g} s"
+        except Exception as exc:  # whatever the target does, the attempt is recorded
+            if status is None:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        duration = round((time.perf_counter() - started) * 1000)
+        if error is None and status is not None and not 200 <= status < 300:
+            error = f"HTTP {status}" + (
+                " (redirects are not followed)" if 300 <= status < 400 else ""
+            )
+        return Result(status, duration, error, _excerpt(raw), retry_after)
+
+    async def _disable(
+        self, piece: Piece, endpoint_id: uuid.UUID, reason: str, failing_since: datetime | None
+    ) -> None:
+        """Disable the endpoint and tell admins (an `endpoint.disabled` message)."""
+        endpoint = await repository.disable(
+            piece.session, endpoint_id, reason=reason, now=piece.now
+        )
+        if endpoint is None:
+            return
+        log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint_id), reason=reason)
+        await repository.add_message(
+            piece.session,
+            message_row(
+                DISABLED_TYPE,
+                at=piece.now,
+                data={
+                    "endpoint_id": str(endpoint_id),
+                    "url": endpoint.url,
+                    "owner_id": str(endpoint.owner_id),
+                    "reason": reason,
+                    "failing_since": failing_since.isoformat() if failing_since else None,
+                },
+                published=False,
+            ),
+        )
+
+    # ---- retention ----------------------------------------------------------------------
+
+    async def purge(self, piece: Piece) -> int:
+        """Item 7: what is older than `OUTBOX_RETENTION_DAYS`, a batch per piece."""
+        cutoff = piece.now - timedelta(days=self.settings.retention_days)
+        return await repository.purge(piece.session, cutoff, batch=PURGE_BATCH)
+
+
+def dispatch_row(
+    endpoint_id: uuid.UUID,
+    message_id: uuid.UUID,
+    event_id: uuid.UUID | None,
+    version: int,
+    view: EventView,
+    now: datetime,
+) -> dict[str, Any]:
+    """A message queued for an endpoint, due at once."""
+    return {
+        "id": uuid7(),
+        "endpoint_id": endpoint_id,
+        "message_id": message_id,
+        "event_id": event_id,
+        "event_version": version,
+        "view": view.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def message_row(
+    type_: str, *, at: datetime, data: Mapping[str, Any], published: bool
+) -> dict[str, Any]:
+    """An outbox message of the webhooks' own (about no event); `published` ones are queued
+    by the caller and skip the fan-out."""
+    return {
+        "id": uuid7(),
+        "type": type_,
+        "event_id": None,
+        "created_at": at,
+        "published_at": at if published else None,
+        "payload": {"type": type_, "timestamp": at.isoformat(), "data": dict(data)},
+    }

@@ -1,0 +1,501 @@
+"""All of the webhooks' SQL (issue 13): endpoints, the fan-out of outbox messages, claiming
+and finishing deliveries, the delivery log, replay and the retention purge."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.pagination import Cursor, newest_first
+from app.outbox.models import OutboxMessage
+from app.rules.vocabulary import Role
+from app.webhooks.audience import TEST_TYPE, EventFacts, Receiver
+from app.webhooks.models import WebhookDelivery, WebhookDispatch, WebhookEndpoint
+
+# The fan-out runs one piece at a time across every runner (a transaction-level advisory
+# lock), so messages are fanned out in the order they were written.
+FANOUT_LOCK: Final = 0x5EB_400C_0013
+# A message's id is made a moment after its `created_at` (same clock): a time range is a key
+# range widened by this much, made exact by a `created_at` condition.
+_SLACK: Final = timedelta(minutes=1)
+
+
+def uuid7_floor(at: datetime) -> uuid.UUID:
+    """The smallest UUIDv7 of the millisecond `at`: ids are time-ordered, so a time range of
+    messages or attempts is a range of the primary key."""
+    ms = int(at.timestamp() * 1000)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62))
+
+
+# ---- endpoints ---------------------------------------------------------------------------
+
+
+async def add_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def endpoint(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    *,
+    owner_id: uuid.UUID | None,
+    for_update: bool = False,
+) -> WebhookEndpoint | None:
+    """One endpoint (only if `owner_id` owns it, unless None), locked with `for_update`."""
+    query = sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
+    if owner_id is not None:
+        query = query.where(WebhookEndpoint.owner_id == owner_id)
+    if for_update:
+        query = query.with_for_update()
+    found: WebhookEndpoint | None = await session.scalar(query)
+    return found
+
+
+async def endpoints(
+    session: AsyncSession, *, owner_id: uuid.UUID | None, cursor: Cursor | None, limit: int
+) -> list[WebhookEndpoint]:
+    """Endpoints newest first, one keyset page (one more row than `limit` tells there is
+    another)."""
+    query = sa.select(WebhookEndpoint)
+    if owner_id is not None:
+        query = query.where(WebhookEndpoint.owner_id == owner_id)
+    page = newest_first(query, cursor, limit, WebhookEndpoint.created_at, WebhookEndpoint.id)
+    return list(await session.scalars(page))
+
+
+async def delete_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    """The endpoint, what is still to be sent to it and its delivery log."""
+    await session.delete(endpoint)
+    await session.flush()
+
+
+# What waits for a disabled endpoint is parked this far ahead, so the delivery claims (an index
+# range on `next_attempt_at`) never walk past it; enabling the endpoint makes it due again.
+PARKED: Final = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+async def park(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    """An endpoint disabled: what waits for it is set aside until it is enabled again."""
+    await session.execute(
+        sa.update(WebhookDispatch)
+        .where(WebhookDispatch.endpoint_id == endpoint_id)
+        .values(next_attempt_at=PARKED)
+    )
+
+
+async def resume(session: AsyncSession, endpoint_id: uuid.UUID, now: datetime) -> None:
+    """An endpoint enabled again: what waits for it is due now."""
+    await session.execute(
+        sa.update(WebhookDispatch)
+        .where(WebhookDispatch.endpoint_id == endpoint_id, WebhookDispatch.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+
+
+async def disable(
+    session: AsyncSession, endpoint_id: uuid.UUID, *, reason: str, now: datetime
+) -> WebhookEndpoint | None:
+    """Disable an endpoint that is enabled; the endpoint, or None if it already was."""
+    row = await session.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled)
+        .values(enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now)
+        .returning(WebhookEndpoint)
+        .execution_options(synchronize_session=False)
+    )
+    disabled = row.scalar_one_or_none()
+    if disabled is not None:
+        await park(session, endpoint_id)
+    return disabled
+
+
+# ---- messages ----------------------------------------------------------------------------
+
+
+async def add_message(session: AsyncSession, row: Mapping[str, Any]) -> None:
+    """A message of the service's own (a test message, `endpoint.disabled`)."""
+    await session.execute(sa.insert(OutboxMessage).values(**row))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: uuid.UUID
+    type: str
+    event_id: uuid.UUID | None
+    data: Mapping[str, Any]
+    created_at: datetime
+
+
+def _message(row: Any) -> Message:
+    data = row.payload.get("data") if isinstance(row.payload, dict) else None
+    return Message(row.id, row.type, row.event_id, data or {}, row.created_at)
+
+
+_MESSAGE_COLUMNS: Final = (
+    OutboxMessage.id,
+    OutboxMessage.type,
+    OutboxMessage.event_id,
+    OutboxMessage.payload,
+    OutboxMessage.created_at,
+)
+
+
+async def unpublished(session: AsyncSession, limit: int) -> list[Message]:
+    """The oldest messages not yet fanned out (the outbox's partial index on them)."""
+    rows = await session.execute(
+        sa.select(*_MESSAGE_COLUMNS)
+        .where(OutboxMessage.published_at.is_(None))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    return [_message(r) for r in rows]
+
+
+async def mark_published(session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime) -> None:
+    await session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=now)
+    )
+
+
+async def messages_between(
+    session: AsyncSession, since: datetime, until: datetime, *, limit: int
+) -> list[Message]:
+    """Messages written in [since, until) that were fanned out, oldest first (a range of the
+    time-ordered primary key, narrowed by `created_at`), at most `limit`; test messages
+    belong to their endpoint and are left out."""
+    rows = await session.execute(
+        sa.select(*_MESSAGE_COLUMNS)
+        .where(
+            OutboxMessage.id >= uuid7_floor(since - _SLACK),
+            OutboxMessage.id < uuid7_floor(until + _SLACK),
+            OutboxMessage.created_at >= since,
+            OutboxMessage.created_at < until,
+            OutboxMessage.published_at.is_not(None),
+            OutboxMessage.type != TEST_TYPE,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    return [_message(r) for r in rows]
+
+
+# ---- the fan-out -------------------------------------------------------------------------
+
+
+async def take_fanout_lock(session: AsyncSession) -> bool:
+    """True when this transaction is now the only fan-out running."""
+    taken = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(FANOUT_LOCK)))
+    return bool(taken)
+
+
+_RECEIVERS_SQL: Final = sa.text("""
+SELECT w.id, w.owner_id, w.event_types, w.departments, w.created_at, u.roles,
+       d.code AS department
+FROM webhook_endpoint w
+JOIN app_user u ON u.id = w.owner_id AND u.active
+LEFT JOIN department d ON d.id = u.department_id
+WHERE w.enabled
+""")
+
+
+async def receivers(session: AsyncSession, endpoint_id: uuid.UUID | None = None) -> list[Receiver]:
+    """The enabled endpoints (or the one given) with what their owners are now."""
+    rows = await session.execute(_RECEIVERS_SQL)
+    found = [
+        Receiver(
+            endpoint_id=r.id,
+            owner_id=r.owner_id,
+            roles=frozenset(map(Role, r.roles)),
+            department=r.department,
+            event_types=frozenset(r.event_types) if r.event_types is not None else None,
+            departments=frozenset(r.departments) if r.departments is not None else None,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+    if endpoint_id is not None:
+        found = [r for r in found if r.endpoint_id == endpoint_id]
+    return found
+
+
+_FACTS_SQL: Final = sa.text("""
+SELECT e.id, e.version, e.created_by, e.lead_department, e.cooperating_departments,
+       e.involved_departments,
+       ARRAY(SELECT s.owner_id FROM plan_step s WHERE s.event_id = e.id) AS step_owners,
+       ARRAY(SELECT a.department FROM improvement_action a WHERE a.event_id = e.id)
+           AS action_departments
+FROM event e
+WHERE e.id = ANY(:ids)
+""")
+
+
+async def event_facts(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, EventFacts]:
+    """What the visibility rule needs of each event (app/rules/permissions.py `may_see`)."""
+    if not event_ids:
+        return {}
+    rows = await session.execute(_FACTS_SQL, {"ids": list(event_ids)})
+    return {
+        r.id: EventFacts(
+            id=r.id,
+            version=r.version,
+            created_by=r.created_by,
+            lead=r.lead_department,
+            cooperating=tuple(r.cooperating_departments or ()),
+            involved=tuple(r.involved_departments or ()),
+            step_owners=frozenset(r.step_owners or ()),
+            action_departments=frozenset(r.action_departments or ()),
+        )
+        for r in rows
+    }
+
+
+async def queue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Queue messages for endpoints (`webhook_dispatch` rows); a message already waiting for
+    that endpoint is made due at the new row's time instead. Returns how many."""
+    if not rows:
+        return 0
+    stmt = insert(WebhookDispatch)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_webhook_dispatch_endpoint_id_message_id",
+        set_={"next_attempt_at": stmt.excluded.next_attempt_at},
+    )
+    await session.execute(stmt, list(rows))
+    return len(rows)
+
+
+# ---- delivery ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A due dispatch row, locked by this transaction, with what sending it needs."""
+
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    message_id: uuid.UUID
+    event_id: uuid.UUID | None
+    event_version: int
+    view: str
+    attempts: int
+    type: str
+    payload: Mapping[str, Any]
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    event_ref: str | None
+    event_title: str | None
+
+
+# Due rows of enabled endpoints, each the first still to be sent about its event to its
+# endpoint (item 2's order); rows another runner holds are skipped, not waited for.
+_CLAIM_SQL: Final = sa.text("""
+SELECT d.id, d.endpoint_id, d.message_id, d.event_id, d.event_version, d.view, d.attempts,
+       m.type, m.payload, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+       ev.ref AS event_ref, ev.title AS event_title
+FROM webhook_dispatch d
+JOIN webhook_endpoint w ON w.id = d.endpoint_id
+JOIN outbox_message m ON m.id = d.message_id
+LEFT JOIN event ev ON ev.id = d.event_id
+WHERE d.next_attempt_at <= :now AND w.enabled
+  AND NOT EXISTS (
+      SELECT 1 FROM webhook_dispatch p
+      WHERE p.endpoint_id = d.endpoint_id AND p.event_id = d.event_id
+        AND (p.event_version, p.message_id) < (d.event_version, d.message_id))
+ORDER BY d.next_attempt_at
+LIMIT :limit
+FOR UPDATE OF d SKIP LOCKED
+""")
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Claimed]:
+    rows = await session.execute(_CLAIM_SQL, {"now": now, "limit": limit})
+    return [Claimed(*r) for r in rows]
+
+
+async def finish(
+    session: AsyncSession,
+    *,
+    done: Sequence[uuid.UUID],
+    retry: Sequence[Mapping[str, Any]],
+    attempts: Sequence[Mapping[str, Any]],
+) -> None:
+    """Record a piece's attempts: `done` rows (delivered or given up) are deleted; `retry`
+    rows (`id`, `attempts`, `next_attempt_at`, `endpoint_id`, `event_id`) wait until their
+    next attempt, and so do the later rows about the same event for the same endpoint (they
+    could not go before it anyway); `attempts` go to the delivery log."""
+    if done:
+        await session.execute(sa.delete(WebhookDispatch).where(WebhookDispatch.id.in_(done)))
+    if retry:
+        await session.execute(
+            sa.text("""
+UPDATE webhook_dispatch d SET attempts = r.attempts, next_attempt_at = r.next_attempt_at
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:nexts AS timestamptz[]))
+     AS r(id, attempts, next_attempt_at)
+WHERE d.id = r.id
+"""),
+            {
+                "ids": [r["id"] for r in retry],
+                "attempts": [r["attempts"] for r in retry],
+                "nexts": [r["next_attempt_at"] for r in retry],
+            },
+        )
+        waiting = [r for r in retry if r["event_id"] is not None]
+        if waiting:
+            await session.execute(
+                sa.text("""
+UPDATE webhook_dispatch d SET next_attempt_at = r.next_attempt_at
+FROM unnest(CAST(:endpoints AS uuid[]), CAST(:events AS uuid[]),
+            CAST(:nexts AS timestamptz[])) AS r(endpoint_id, event_id, next_attempt_at)
+WHERE d.endpoint_id = r.endpoint_id AND d.event_id = r.event_id
+  AND d.next_attempt_at < r.next_attempt_at
+"""),
+                {
+                    "endpoints": [r["endpoint_id"] for r in waiting],
+                    "events": [r["event_id"] for r in waiting],
+                    "nexts": [r["next_attempt_at"] for r in waiting],
+                },
+            )
+    if attempts:
+        columns = _ATTEMPT_COLUMNS
+        await session.execute(
+            _INSERT_ATTEMPTS, {name: [a[name] for a in attempts] for name, _type in columns}
+        )
+
+
+# The delivery log's rows of a piece as ONE statement over arrays (an INSERT of many VALUES
+# rows costs SQLAlchemy a compilation per batch size).
+_ATTEMPT_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("endpoint_id", "uuid"),
+    ("message_id", "uuid"),
+    ("message_type", "varchar"),
+    ("attempt", "int"),
+    ("attempted_at", "timestamptz"),
+    ("outcome", "varchar"),
+    ("status_code", "smallint"),
+    ("duration_ms", "int"),
+    ("error", "varchar"),
+    ("next_attempt_at", "timestamptz"),
+    ("response_excerpt", "varchar"),
+)
+_INSERT_ATTEMPTS: Final = sa.text(
+    f"INSERT INTO webhook_delivery ({', '.join(n for n, _t in _ATTEMPT_COLUMNS)}) "
+    "SELECT * FROM unnest(" + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _ATTEMPT_COLUMNS) + ")"
+)
+
+
+async def endpoint_health(
+    session: AsyncSession,
+    *,
+    succeeded: Sequence[uuid.UUID],
+    failed: Sequence[uuid.UUID],
+    now: datetime,
+) -> list[tuple[uuid.UUID, datetime]]:
+    """A success clears an endpoint's `failing_since`; a failure sets it if unset. Returns
+    (id, failing_since) of the enabled endpoints that only failed in this piece."""
+    if succeeded:
+        await session.execute(
+            sa.update(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_(succeeded), WebhookEndpoint.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
+    only_failed = sorted(set(failed) - set(succeeded))
+    if not only_failed:
+        return []
+    await session.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id.in_(only_failed), WebhookEndpoint.failing_since.is_(None))
+        .values(failing_since=now)
+    )
+    rows = await session.execute(
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(
+            WebhookEndpoint.id.in_(only_failed), WebhookEndpoint.enabled
+        )
+    )
+    return [(r.id, r.failing_since) for r in rows]
+
+
+# ---- the delivery log ----------------------------------------------------------------------
+
+
+async def deliveries(
+    session: AsyncSession, endpoint_id: uuid.UUID, *, cursor: Cursor | None, limit: int
+) -> list[WebhookDelivery]:
+    """An endpoint's attempts, newest first (ids are time-ordered), one keyset page (one more
+    row than `limit` tells there is another)."""
+    query = sa.select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+    return list(await session.scalars(newest_first(query, cursor, limit, WebhookDelivery.id)))
+
+
+async def delivery(
+    session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery | None:
+    found: WebhookDelivery | None = await session.scalar(
+        sa.select(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint_id
+        )
+    )
+    return found
+
+
+# ---- retention -----------------------------------------------------------------------------
+
+
+async def purge(session: AsyncSession, cutoff: datetime, *, batch: int) -> int:
+    """Item 7: attempts and fanned-out messages written before `cutoff`, and what still waits
+    for a disabled endpoint since before it; at most `batch` rows of each. Returns how many."""
+    floor = uuid7_floor(cutoff)
+    attempts = await session.execute(
+        sa.text("""
+DELETE FROM webhook_delivery WHERE id IN (
+    SELECT id FROM webhook_delivery WHERE id < :floor ORDER BY id LIMIT :batch)
+"""),
+        {"floor": floor, "batch": batch},
+    )
+    stale = await session.execute(
+        sa.text("""
+DELETE FROM webhook_dispatch WHERE id IN (
+    SELECT d.id FROM webhook_dispatch d JOIN webhook_endpoint w ON w.id = d.endpoint_id
+    WHERE NOT w.enabled AND d.created_at < :cutoff LIMIT :batch)
+"""),
+        {"cutoff": cutoff, "batch": batch},
+    )
+    messages = await session.execute(
+        sa.text("""
+DELETE FROM outbox_message WHERE id IN (
+    SELECT m.id FROM outbox_message m
+    WHERE m.id < :floor AND m.published_at IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM webhook_dispatch d WHERE d.message_id = m.id)
+    ORDER BY m.id LIMIT :batch)
+"""),
+        {"floor": floor, "batch": batch},
+    )
+    counts: list[int] = [r.rowcount for r in (attempts, stale, messages)]  # type: ignore[attr-defined]
+    return sum(counts)
+
+
+async def message(session: AsyncSession, message_id: uuid.UUID) -> Message | None:
+    row = (
+        await session.execute(sa.select(*_MESSAGE_COLUMNS).where(OutboxMessage.id == message_id))
+    ).first()
+    return _message(row) if row is not None else None
+
+
+async def unknown_departments(session: AsyncSession, codes: Sequence[str]) -> list[str]:
+    """Those of `codes` that name no department."""
+    known = set(
+        await session.scalars(
+            sa.text("SELECT code FROM department WHERE code = ANY(:codes)"), {"codes": list(codes)}
+        )
+    )
+    return sorted(set(codes) - known)
