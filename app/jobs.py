@@ -1,10 +1,13 @@
-"""The service's registered jobs: every runner (each `serve` worker, each `python -m app
-worker`) runs these. Later jobs (stage clocks, webhook delivery) are added here."""
+"""The service's jobs: every runner (each `serve` worker, each `python -m app worker`) runs
+these. The runner (`app/runner/`) is the mechanism; this list, at the top beside `main` and
+`cli`, is where the domains' jobs are put on it, so that no domain imports another's jobs."""
 
 from datetime import timedelta
 
 from app.core.housekeeping import purge_expired_keys
+from app.events import clocks
 from app.runner.job import Job, Piece
+from app.webhooks.jobs import webhook_jobs
 
 
 async def _purge_idempotency_keys(piece: Piece) -> int:
@@ -20,6 +23,15 @@ PURGE_IDEMPOTENCY_KEYS = Job(
 )
 
 
+async def _fire_sla_levels(piece: Piece) -> int:
+    return await clocks.fire_due(piece.session, now=piece.now)
+
+
+# Stage clocks (issue 12): every runner fires the levels due, each claimed with SKIP LOCKED;
+# a piece that found fewer than a batch has caught up until the next poll.
+FIRE_SLA_LEVELS = Job(name="fire_sla_levels", work=_fire_sla_levels, full_piece=clocks.BATCH)
+
+
 def service_jobs() -> tuple[Job, ...]:
-    """Every job the service runs."""
-    return (PURGE_IDEMPOTENCY_KEYS,)
+    """Every job the service runs (fresh webhook jobs per call: one HTTP client per runner)."""
+    return (PURGE_IDEMPOTENCY_KEYS, FIRE_SLA_LEVELS, *webhook_jobs())

@@ -32,6 +32,8 @@ class Stage(StrEnum):
     REVIEW = "review"  # sum up and evaluate (R3.5)
 
 
+# In the order an event goes through them.
+STAGES: Final = (Stage.RESPOND, Stage.RESOLVE, Stage.FEEDBACK, Stage.REVIEW)
 STAGE_OF_STATUS: Final[Mapping[Status, Stage]] = MappingProxyType(
     {
         Status.REPORTED: Stage.RESPOND,
@@ -206,20 +208,22 @@ class ClockChange:
     restart: bool  # a new clock starts now (a new stage, or a new cycle of one)
 
 
-def clock_change(
-    running: Stage | None, cycle: int, *, status: Status, reopened: bool
-) -> ClockChange:
+def clock_change(running: Stage | None, cycle: int, *, status: Status) -> ClockChange:
     """How an event's clock moves when it reaches `status` (R1.3.1)."""
-    # A new stage finishes the running cycle and starts the next; reopening starts a new cycle
-    # numbered after the last; anything else leaves the clock running (its due time may still
-    # move, for example when a reclassification changes the severity).
+    # A new stage finishes the running cycle and starts the next. Going back to an earlier
+    # stage (a reopen, or feedback returned by the intake desk), or to a timed stage from none
+    # (reopened after review), starts a new cycle numbered after the last. Anything else
+    # leaves the clock running: its due time may still move, for example when a
+    # reclassification changes the severity.
     stage = stage_of(status)
-    if reopened:
-        return ClockChange(finish=running is not None, stage=stage, cycle=cycle + 1, restart=True)
     if stage == running:
         return ClockChange(finish=False, stage=stage, cycle=cycle, restart=False)
+    back = stage is not None and (running is None or STAGES.index(stage) < STAGES.index(running))
     return ClockChange(
-        finish=running is not None, stage=stage, cycle=cycle, restart=stage is not None
+        finish=running is not None,
+        stage=stage,
+        cycle=cycle + 1 if back else cycle,
+        restart=stage is not None,
     )
 
 

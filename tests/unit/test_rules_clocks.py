@@ -184,28 +184,26 @@ def test_every_problem_of_the_ladder_is_listed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("running", "status", "reopened", "expected"),
+    ("running", "status", "expected"),
     [
         # classified: still responding, the clock runs on
-        (Stage.RESPOND, Status.CLASSIFIED, False, (False, Stage.RESPOND, 1, False)),
+        (Stage.RESPOND, Status.CLASSIFIED, (False, Stage.RESPOND, 1, False)),
         # assigned: respond is done, resolve starts
-        (Stage.RESPOND, Status.ASSIGNED, False, (True, Stage.RESOLVE, 1, True)),
-        (Stage.RESOLVE, Status.IN_PROGRESS, False, (False, Stage.RESOLVE, 1, False)),
-        (Stage.RESOLVE, Status.RESOLVED, False, (True, Stage.FEEDBACK, 1, True)),
-        (Stage.FEEDBACK, Status.FEEDBACK_GIVEN, False, (True, Stage.REVIEW, 1, True)),
+        (Stage.RESPOND, Status.ASSIGNED, (True, Stage.RESOLVE, 1, True)),
+        (Stage.RESOLVE, Status.IN_PROGRESS, (False, Stage.RESOLVE, 1, False)),
+        (Stage.RESOLVE, Status.RESOLVED, (True, Stage.FEEDBACK, 1, True)),
+        (Stage.FEEDBACK, Status.FEEDBACK_GIVEN, (True, Stage.REVIEW, 1, True)),
         # reviewed, closed, cancelled: nothing is timed any more
-        (Stage.REVIEW, Status.REVIEWED, False, (True, None, 1, False)),
-        (Stage.RESPOND, Status.CANCELLED, False, (True, None, 1, False)),
-        # reopen: a new cycle of the resolve stage
-        (Stage.FEEDBACK, Status.IN_PROGRESS, True, (True, Stage.RESOLVE, 2, True)),
-        (None, Status.IN_PROGRESS, True, (False, Stage.RESOLVE, 2, True)),
+        (Stage.REVIEW, Status.REVIEWED, (True, None, 1, False)),
+        (Stage.RESPOND, Status.CANCELLED, (True, None, 1, False)),
+        # back to work (reopen, or feedback returned): a new cycle of the resolve stage
+        (Stage.FEEDBACK, Status.IN_PROGRESS, (True, Stage.RESOLVE, 2, True)),
+        (Stage.REVIEW, Status.IN_PROGRESS, (True, Stage.RESOLVE, 2, True)),
+        (None, Status.IN_PROGRESS, (False, Stage.RESOLVE, 2, True)),
     ],
 )
 def test_a_change_finishes_and_starts_clocks(
-    running: Stage | None,
-    status: Status,
-    reopened: bool,
-    expected: tuple[bool, Stage | None, int, bool],
+    running: Stage | None, status: Status, expected: tuple[bool, Stage | None, int, bool]
 ) -> None:
-    change = clock_change(running, 1, status=status, reopened=reopened)
+    change = clock_change(running, 1, status=status)
     assert (change.finish, change.stage, change.cycle, change.restart) == expected
