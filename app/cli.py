@@ -9,15 +9,13 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_maker
 from app.core.migrations import upgrade
-from app.directory.models import User
 from app.directory.schemas import ApiKeyCreate, UserCreate
-from app.directory.service import create_api_key, create_user, department_by_code
+from app.directory.service import any_user, create_api_key, create_user, department_by_code
 from app.policy.service import ensure_default_policy
 from app.rules.vocabulary import Role
 
@@ -49,7 +47,7 @@ def _run_in_session(url: str, work: Callable[[AsyncSession], Awaitable[Any]]) ->
 
 async def _first_admin_token(session: AsyncSession) -> str | None:
     """On an empty directory, create the first admin and return its token (shown once)."""
-    if await session.scalar(sa.select(sa.func.count()).select_from(User)):
+    if await any_user(session):
         return None
     admin = await create_user(
         session, UserCreate(name="First admin", roles=[Role.ADMIN]), service_account=True
@@ -104,6 +102,9 @@ def _exit_on_signal(_signum: int, _frame: object) -> None:
 
 def cmd_worker(_args: argparse.Namespace) -> int:
     """The background jobs without the API (issue 12, item 1); SIGTERM stops it cleanly."""
+    import uvloop
+
+    from app.jobs import service_jobs
     from app.runner.process import run_worker
 
     url, server = _database_url()
@@ -111,7 +112,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     try:
         upgrade(url)
         print("Worker running (the background jobs; SIGTERM stops it)", flush=True)
-        asyncio.run(run_worker(get_settings()))
+        # uvloop, as `serve` runs under: webhook delivery is event-loop bound (issue 13).
+        uvloop.run(run_worker(get_settings(), service_jobs()))
     except KeyboardInterrupt:
         pass
     finally:

@@ -10,7 +10,7 @@ from app.core.clock import utcnow
 from app.core.db import Database
 from app.directory import service as directory
 from app.directory.schemas import ApiKeyCreate, DepartmentCreate, UserCreate
-from app.events import service as events
+from app.events import intake as events
 from app.events.schemas import EventCreate, ReporterIn
 from app.policy.service import current_policy, ensure_default_policy
 from app.rules.vocabulary import Channel, Role

@@ -7,4 +7,6 @@ def load_all() -> None:
     import app.events.models
     import app.outbox.models
     import app.policy.models
-    import app.runner.models  # noqa: F401
+    import app.runner.models
+    import app.supervision.models
+    import app.webhooks.models  # noqa: F401

@@ -39,10 +39,12 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import clocks as clockbench  # noqa: E402
 import dataset  # noqa: E402
 import pg as pgmod  # noqa: E402
 import plans  # noqa: E402
 import procs  # noqa: E402
+import webhooks as hooks  # noqa: E402
 
 TARGETS = {
     "intake_rps_ratio_min": 0.60,
@@ -679,12 +681,18 @@ class Bench:
             self.setup_database()
             self.migrate_and_load()
             phases = []
-            for workers in self.args.workers:
+            only = self.args.webhooks or self.args.clocks
+            for workers in [] if only else self.args.workers:
                 scenarios = ["intake"]
                 if workers in self.args.get_workers:
                     scenarios.append("get")
                 phases.append(self.throughput_phase(workers, scenarios))
             self.report["phases"] = phases
+            # issue 12: bench/clocks.py, before any webhook endpoint exists
+            if not (self.args.no_clocks or self.args.webhooks):
+                self.report["clocks"] = clockbench.Clocks(self).run()
+            if not (self.args.no_webhooks or self.args.clocks):  # issue 13: bench/webhooks.py
+                self.report["webhooks"] = hooks.Webhooks(self).run()
             self.report["index_usage"] = plans.index_usage(self.pg, self.db_name)  # type: ignore[arg-type]
             self.report["ref_overflow_check"] = pgmod.psql(
                 self.pg,  # type: ignore[arg-type]
@@ -909,6 +917,8 @@ def render_summary(rep: dict[str, Any]) -> str:
         for name, k in ph.get("kpi", {}).items():
             if isinstance(k, dict):
                 seq += [f"KPI {name}: {node}" for node in k.get("seq_scans", [])]
+    checks += clockbench.checks(rep.get("clocks"))
+    checks += hooks.checks(rep.get("webhooks"))
     lines += ["", "| check | target | result |", "|---|---|---|"]
     for text, target, ok in checks:
         mark = "PASS" if ok else ("FAIL" if ok is False else "")
@@ -946,6 +956,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the service (1 worker)")
     parser.add_argument("--profile-seconds", type=float, default=15)
     parser.add_argument("--results-dir", default=str(BENCH / "results"))
+    parser.add_argument(
+        "--webhooks", action="store_true", help="only the webhook delivery scenarios"
+    )
+    parser.add_argument("--no-webhooks", action="store_true", help="skip the webhook scenarios")
+    parser.add_argument("--clocks", action="store_true", help="only the stage clock scenarios")
+    parser.add_argument("--no-clocks", action="store_true", help="skip the stage clock scenarios")
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {

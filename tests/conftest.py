@@ -18,7 +18,7 @@ from asyncpg import Pool
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core import auth
+from app.core import caches
 from app.core.config import Settings
 from app.core.db import Database, make_engine, make_pool
 from app.core.migrations import upgrade
@@ -100,11 +100,10 @@ async def engine(migrated_url: str) -> AsyncGenerator[AsyncEngine]:
 
 @pytest.fixture(autouse=True)
 def _clear_process_caches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Caches outlive a rolled-back test; start each test cold. That includes the block of
-    event ref numbers taken ahead, or a test that moves `event_ref_seq` gets stale numbers."""
-    policy_service.invalidate_cache()
-    auth.principal_cache.clear()
-    directory.invalidate_department_codes()
+    """Caches outlive a rolled-back test; start each test cold (`app.core.caches`, issue 11
+    item 6). That includes the block of event ref numbers taken ahead, or a test that moves
+    `event_ref_seq` gets stale numbers."""
+    caches.reset_all()
     monkeypatch.setattr(repository, "ref_numbers", repository.RefNumbers())
 
 

@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     app_data_dir: Path = Field(default=Path(".data"), alias="APP_DATA_DIR")
     # Per pool and worker: the ORM pool and the hot-path asyncpg pool each hold this many, so
     # a worker opens up to 2 x DB_POOL_SIZE connections. A steady pool: overflow connections
-    # were measured being closed and reopened under load.
+    # are closed and reopened under load (bench/README.md).
     db_pool_size: int = Field(default=16, ge=1, le=500, alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(default=0, alias="DB_MAX_OVERFLOW")
     # Bounds on waiting for PostgreSQL (issue 10 item 3), so an outage answers 503 quickly
@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # (then run `python -m app worker`); each job polls every RUNNER_POLL_SECONDS.
     run_workers: bool = Field(default=True, alias="RUN_WORKERS")
     runner_poll_seconds: float = Field(default=15.0, gt=0, alias="RUNNER_POLL_SECONDS")
+    # Where the service is reached from outside (`https://events.example.com`): the base of
+    # links it hands out, such as a survey link, never the request's Host header (review of
+    # issue 10, item 10); empty: paths only. The webhooks read the same variable.
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
 
 
 @lru_cache

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.core.config import get_settings
+from app.core.unavailable import database_unavailable
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -73,10 +74,9 @@ def async_url(url: str) -> str:
 # JIT off: short OLTP statements only pay its start-up cost.
 HOT_SERVER_SETTINGS: dict[str, str] = {"jit": "off", "application_name": "closed-loop-events"}
 # Custom plans for the ORM paths and, per transaction, for lists and reports
-# (`Database.report_connection`): generic plans of prepared list/report statements were measured
-# 10x slower on skewed filters (bench/README.md). Intake and get by id keep PostgreSQL's
-# default: their plans do not depend on the values, and replanning them on every call cost
-# PostgreSQL CPU on the hottest paths.
+# (`Database.report_connection`): generic plans of prepared list/report statements are far
+# slower on skewed filters (bench/README.md). Intake and get by id keep PostgreSQL's default:
+# their plans do not depend on the values, and replanning them on every call costs CPU.
 CUSTOM_PLANS = "force_custom_plan"
 SERVER_SETTINGS: dict[str, str] = {**HOT_SERVER_SETTINGS, "plan_cache_mode": CUSTOM_PLANS}
 
@@ -102,7 +102,7 @@ def make_engine(
     }
     if command_timeout is not None:
         connect_args["command_timeout"] = command_timeout
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -111,6 +111,19 @@ def make_engine(
         connect_args=connect_args,
         **kw,
     )
+    sa.event.listen(engine.sync_engine.pool, "invalidate", _close_at_once)
+    return engine
+
+
+def _close_at_once(_dbapi: Any, record: Any, exception: BaseException | None) -> None:
+    """A connection given up on after a connection-class error (a command timeout on a hung
+    server, a dropped connection) or by `session.invalidate()` is closed without a goodbye:
+    the graceful close SQLAlchemy tries would wait on the hung server for asyncpg's pending
+    cancel request, up to another command timeout (review of issue 10, item 8)."""
+    if exception is None or database_unavailable(exception) is not None:
+        connection = record.driver_connection
+        if connection is not None and not connection.is_closed():
+            connection.terminate()
 
 
 async def _keep_session(_connection: object) -> None:
@@ -153,9 +166,9 @@ class FairGate:
 
     A released slot is handed straight to the longest waiter, never taken by a newcomer.
     asyncpg's pool wakes a waiter but lets a request arriving meanwhile take the connection,
-    and the woken one queues again at the back: under load (64 clients, 16 connections) that
-    starved some requests for up to two seconds (p99 25 times the median). With this gate in
-    front the pool never makes anyone wait, and the wait is in arrival order."""
+    and the woken one queues again at the back, which starved some requests under load
+    (bench/README.md). With this gate in front the pool never makes anyone wait, and the wait
+    is in arrival order."""
 
     def __init__(self, slots: int, timeout: float | None = None) -> None:
         """`timeout`: the longest wait for a slot (TimeoutError after it); None waits on."""

@@ -13,6 +13,9 @@ from fastapi.routing import iter_route_contexts
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.logging import route_path
+from app.core.unavailable import database_unavailable, log_unavailable
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://closed-loop-events.dev/problems/"
 
@@ -64,9 +67,12 @@ class GateNotMet(AppError):
 class TransitionNotAllowedError(AppError):
     status, type, title = 409, "transition-not-allowed", "This action is not allowed now"
 
-    def __init__(self, status: str, action: str, allowed: Sequence[str]) -> None:
+    def __init__(
+        self, status: str, action: str, allowed: Sequence[str], *, what: str = "an event"
+    ) -> None:
+        # `what`: an event, a spot check, a rectification order (R5.2, R5.3).
         super().__init__(
-            f"Cannot {action} an event that is {status}",
+            f"Cannot {action} {what} that is {status}",
             status_now=status,
             action=action,
             allowed=list(allowed),
@@ -102,6 +108,14 @@ class LastAdmin(AppError):
 
 class Unprocessable(AppError):
     status, type, title = 422, "validation-error", "The request is not valid"
+
+
+class ExternalRefTaken(AppError):
+    """An intake's `external_ref {system, id}` names an event the caller may not see: the
+    pair is unique service-wide (product.md section 4: never a duplicate), so it is refused,
+    saying nothing of that event (review of issue 10, item 11)."""
+
+    status, type, title = 409, "external-ref-taken", "This external_ref is taken"
 
 
 class IdempotencyKeyReused(AppError):
@@ -142,17 +156,17 @@ class IdempotencySecretWithheld(AppError):
         "The first response carried a secret and is not replayed",
     )
 
-    def __init__(self, location: str | None = None) -> None:
+    def __init__(self, location: str | None = None, resource: dict[str, Any] | None = None) -> None:
         detail = (
             "The request with this Idempotency-Key succeeded; its response carried a secret "
             "that is shown once and never stored. "
         )
+        # `resource`: the first response without its secret fields (review of issue 10, 3).
+        extensions: dict[str, Any] = {"resource": resource} if resource is not None else {}
         if location:
-            super().__init__(
-                detail + f"The resource it created is at {location}.", location=location
-            )
-        else:
-            super().__init__(detail)
+            detail += f"The resource it created is at {location}."
+            extensions["location"] = location
+        super().__init__(detail.strip(), **extensions)
         self.location = location
 
     def headers(self) -> Mapping[str, str]:
@@ -218,12 +232,31 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def _is_data_exception(exc: BaseException) -> bool:
+# The SQLSTATEs of class 22 that a caller's value causes (review of issue 10, item 5): too
+# long for its column (22001), a number out of range (22003), a malformed or out-of-range time
+# (22007, 22008), bad UTF-8 (22021), text that is not of its type (22P02), bytes PostgreSQL
+# cannot store (22P05). Any other class-22 error (a division by zero, a bad regular
+# expression...) is the service's own fault: a logged 500, not the caller's 422.
+INPUT_DATA_STATES = frozenset({"22001", "22003", "22007", "22008", "22021", "22P02", "22P05"})
+
+
+def _input_data_state(exc: BaseException) -> str | None:
+    """The SQLSTATE behind `exc` when it is one a caller's value causes, else None."""
     for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
         code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(code, str) and code.startswith("22"):
-            return True
-    return False
+        if isinstance(code, str) and code in INPUT_DATA_STATES:
+            return code
+    return None
+
+
+def _input_data_problem(request: Request, exc: BaseException) -> JSONResponse | None:
+    """422 for a value PostgreSQL cannot store, logged at warning with its SQLSTATE and the
+    route's template (never the statement or the value); None for any other error."""
+    sqlstate = _input_data_state(exc)
+    if sqlstate is None:
+        return None
+    log.warning("database_refused_value", sqlstate=sqlstate, path=route_path(request.scope))
+    return problem_response(_data_problem(request), 422)
 
 
 def _data_problem(request: Request) -> dict[str, Any]:
@@ -236,90 +269,94 @@ def _data_problem(request: Request) -> dict[str, Any]:
     )
 
 
+async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    body = problem_body(
+        status=exc.status,
+        type_=exc.type,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        **exc.extensions,
+    )
+    return problem_response(body, exc.status, exc.headers())
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _field_errors(exc)
+    malformed = any(e["code"] == "json_invalid" for e in errors)
+    body = problem_body(
+        status=422 if not malformed else 400,
+        type_="malformed-json" if malformed else "validation-error",
+        title="Malformed JSON body" if malformed else "The request is not valid",
+        detail="; ".join(f"{e['field']}: {e['message']}" for e in errors)[:2000],
+        instance=request.url.path,
+        errors=errors,
+    )
+    return problem_response(body, body["status"])
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    type_, title = _HTTP_TYPES.get(exc.status_code, ("about:blank", "HTTP error"))
+    body = problem_body(
+        status=exc.status_code,
+        type_=type_,
+        title=title,
+        detail=str(exc.detail) if exc.detail else title,
+        instance=request.url.path,
+    )
+    headers = getattr(exc, "headers", None)
+    allowed = allowed_methods(request) if exc.status_code == 405 else ""
+    if allowed:
+        headers = {**(headers or {}), "Allow": allowed}
+    return problem_response(body, exc.status_code, headers)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value PostgreSQL cannot store (`INPUT_DATA_STATES`: the caller's input) is a 422
+    answered here, inside the app, so the request ends cleanly on a kept connection;
+    anything else goes on up (to `OutageMiddleware` or the 500 handler)."""
+    answer = _input_data_problem(request, exc)
+    if answer is None:
+        raise exc
+    return answer
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    cause = database_unavailable(exc)
+    if cause is not None:
+        # Normally answered by OutageMiddleware; this covers an app built without it.
+        log_unavailable(request.url.path, cause)
+        unavailable = ServiceUnavailable()
+        return problem_response(
+            problem_body(
+                status=unavailable.status,
+                type_=unavailable.type,
+                title=unavailable.title,
+                detail=unavailable.detail,
+                instance=request.url.path,
+            ),
+            unavailable.status,
+            unavailable.headers(),
+        )
+    answer = _input_data_problem(request, exc)  # normally answered by `_database_error`
+    if answer is not None:
+        return answer
+    log.exception("unhandled_error", path=request.url.path)
+    body = problem_body(
+        status=500,
+        type_="internal-error",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged.",
+        instance=request.url.path,
+    )
+    return problem_response(body, 500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error, including validation, 404, 405 and unexpected 500s, becomes problem+json."""
-
-    @app.exception_handler(AppError)
-    async def app_error(request: Request, exc: AppError) -> JSONResponse:
-        body = problem_body(
-            status=exc.status,
-            type_=exc.type,
-            title=exc.title,
-            detail=exc.detail,
-            instance=request.url.path,
-            **exc.extensions,
-        )
-        return problem_response(body, exc.status, exc.headers())
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
-        malformed = any(e["code"] == "json_invalid" for e in errors)
-        body = problem_body(
-            status=422 if not malformed else 400,
-            type_="malformed-json" if malformed else "validation-error",
-            title="Malformed JSON body" if malformed else "The request is not valid",
-            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors)[:2000],
-            instance=request.url.path,
-            errors=errors,
-        )
-        return problem_response(body, body["status"])
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_, title = _HTTP_TYPES.get(exc.status_code, ("about:blank", "HTTP error"))
-        body = problem_body(
-            status=exc.status_code,
-            type_=type_,
-            title=title,
-            detail=str(exc.detail) if exc.detail else title,
-            instance=request.url.path,
-        )
-        headers = getattr(exc, "headers", None)
-        allowed = allowed_methods(request) if exc.status_code == 405 else ""
-        if allowed:
-            headers = {**(headers or {}), "Allow": allowed}
-        return problem_response(body, exc.status_code, headers)
-
-    async def database_error(request: Request, exc: Exception) -> JSONResponse:
-        """SQLSTATE class 22 (a value PostgreSQL cannot store: the caller's input) is a 422
-        answered here, inside the app, so the request ends cleanly on a kept connection;
-        anything else goes on up (to `OutageMiddleware` or the 500 handler)."""
-        if not _is_data_exception(exc):
-            raise exc
-        return problem_response(_data_problem(request), 422)
-
-    app.add_exception_handler(sqlalchemy.exc.DBAPIError, database_error)
-    app.add_exception_handler(asyncpg.DataError, database_error)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        from app.core.outage import database_unavailable, log_unavailable
-
-        cause = database_unavailable(exc)
-        if cause is not None:
-            # Normally answered by OutageMiddleware; this covers an app built without it.
-            log_unavailable(request.url.path, cause)
-            unavailable = ServiceUnavailable()
-            return problem_response(
-                problem_body(
-                    status=unavailable.status,
-                    type_=unavailable.type,
-                    title=unavailable.title,
-                    detail=unavailable.detail,
-                    instance=request.url.path,
-                ),
-                unavailable.status,
-                unavailable.headers(),
-            )
-        if _is_data_exception(exc):  # normally answered by `database_error`
-            return problem_response(_data_problem(request), 422)
-        log.exception("unhandled_error", path=request.url.path)
-        body = problem_body(
-            status=500,
-            type_="internal-error",
-            title="Internal server error",
-            detail="An unexpected error occurred; it has been logged.",
-            instance=request.url.path,
-        )
-        return problem_response(body, 500)
+    app.exception_handler(AppError)(_app_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(sqlalchemy.exc.DBAPIError)(_database_error)
+    app.exception_handler(asyncpg.DataError)(_database_error)
+    app.exception_handler(Exception)(_unexpected)

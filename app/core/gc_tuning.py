@@ -16,9 +16,8 @@ def tuned_gc(gen0_threshold: int) -> Iterator[None]:
       Python's default threshold (700) a young collection runs every few requests and promotes
       the objects of the requests in flight, which the older generations then walk again.
 
-    Measured in process on get by id (CPU per request): 295 µs with Python's defaults, 270
-    frozen, 238 with a threshold of 20,000, 230 with both. `gen0_threshold` 0 leaves the
-    collector as Python sets it.
+    Both cut get by id's CPU per request by about a fifth (bench/README.md). `gen0_threshold`
+    0 leaves the collector as Python sets it.
 
     The settings are the process's: the first of overlapping uses (two apps served by one
     process, as tests do) applies them and the last one out restores what was there before.

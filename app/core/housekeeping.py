@@ -1,29 +1,18 @@
-"""Housekeeping statements: expired Idempotency-Key records are deleted.
+"""Housekeeping: expired Idempotency-Key records are deleted.
 
 Run by the background runner as its `purge_idempotency_keys` job (app/runner/jobs.py), one
 runner at a time; safe with any number of replicas anyway: the delete skips rows another
-transaction holds and is bounded per piece.
+transaction holds and is bounded per piece. The statement is the key store's
+(`app.core.idempotency.purge_expired`).
 """
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.idempotency_models import IdempotencyRecord
+from app.core.idempotency import PURGE_BATCH, purge_expired
 
-BATCH = 5_000
+BATCH = PURGE_BATCH
 
 
 async def purge_expired_keys(session: AsyncSession) -> int:
     """Delete up to BATCH expired idempotency records; returns how many."""
-    expired = (
-        sa.select(IdempotencyRecord.scope, IdempotencyRecord.key)
-        .where(IdempotencyRecord.expires_at < sa.func.now())
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    result = await session.execute(
-        sa.delete(IdempotencyRecord).where(
-            sa.tuple_(IdempotencyRecord.scope, IdempotencyRecord.key).in_(expired)
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return await purge_expired(session, BATCH)

@@ -3,9 +3,10 @@
 A key is scoped to the API key that sent it. While a request holds the key's transaction-level
 advisory lock, no other request with that key runs; after it commits, a replay answers from the
 stored first response (`Idempotent-Replayed: true`), and the same key with another request is
-422. A response that carries a secret (an API key's token, a survey link) is never stored: its
-record says only that it was withheld, and a replay answers a 409 problem that points at the
-created resource instead of handing the secret out again (issue 10, item 2).
+422. A response that carries a secret (an API key's token, a survey link) is never stored whole:
+its record keeps the response without the secret fields, and a replay answers a 409 problem
+with that (`resource`) and the created resource's `Location`, never the secret (issue 10,
+item 2; its review, item 3).
 
 Plain SQL on the request's own connection: this runs on every keyed POST.
 """
@@ -20,12 +21,17 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import IdempotencyKeyReused, IdempotencySecretWithheld
+from app.core.idempotency_models import IdempotencyRecord
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 REPLAY_HEADERS = ("content-type", "location", "etag", "link")
 # The headers kept for a withheld response: where the created resource is, nothing of it.
 WITHHELD_HEADERS = ("location",)
+# The fields of a withheld response that carry its secret (an API key's `token`, a survey
+# link's `token` and `url`): the rest of the response is kept and handed back with the 409,
+# so a client that lost the first answer learns what was created (review of issue 10, item 3).
+SECRET_FIELDS = frozenset({"token", "url"})
 
 LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
 _LOCK_STATEMENT = sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
@@ -43,7 +49,7 @@ STORE_SQL = (
 DELETE_EXPIRED_SQL = (
     "DELETE FROM idempotency_record WHERE scope = $1 AND key = $2 AND expires_at <= now()"
 )
-PURGE_SQL = "DELETE FROM idempotency_record WHERE expires_at <= now()"
+PURGE_BATCH = 5_000
 # `request.state` flag set by routes whose successful response carries a secret.
 WITHHOLD_STATE = "withhold_response"
 
@@ -90,11 +96,22 @@ async def stored_response(connection: Any, claim: IdempotencyClaim) -> StoredRes
     if isinstance(stored, str):
         stored = json.loads(stored)
     if record["secret_withheld"]:
-        raise IdempotencySecretWithheld(location=stored.get("location"))
+        resource = json.loads(record["body"]) if record["body"] else None
+        raise IdempotencySecretWithheld(location=stored.get("location"), resource=resource)
     headers = [(k.encode(), v.encode()) for k, v in stored.items()]
     return StoredResponse(
         record["status_code"], [*headers, (b"idempotent-replayed", b"true")], record["body"]
     )
+
+
+async def try_lock(connection: Any, claim: IdempotencyClaim) -> bool:
+    """Try the key's advisory lock for the rest of the connection's transaction."""
+    return bool(await connection.fetchval(LOCK_SQL, claim.lock_key))
+
+
+async def forget_expired(connection: Any, claim: IdempotencyClaim) -> None:
+    """Delete the key's record if it has expired (a new first request may take the key)."""
+    await connection.execute(DELETE_EXPIRED_SQL, claim.scope, claim.key)
 
 
 def replay_headers(headers: list[tuple[bytes, bytes]], *, withheld: bool = False) -> dict[str, str]:
@@ -117,7 +134,7 @@ async def store(
     now: datetime,
     withheld: bool = False,
 ) -> None:
-    """Keep the first answer under the claim's key; a withheld one keeps no body at all."""
+    """Keep the first answer under the claim's key; a withheld one without its secret."""
     await connection.execute(
         STORE_SQL,
         claim.scope,
@@ -125,13 +142,42 @@ async def store(
         claim.request_hash,
         status,
         json.dumps(headers),
-        b"" if withheld else body,
+        redacted(body) if withheld else body,
         now + IDEMPOTENCY_TTL,
         withheld,
     )
+
+
+def redacted(body: bytes) -> bytes:
+    """A withheld response without its `SECRET_FIELDS`; nothing when it is not a JSON object."""
+    try:
+        resource = json.loads(body)
+    except ValueError:
+        return b""
+    if not isinstance(resource, dict):
+        return b""
+    kept = {k: v for k, v in resource.items() if k not in SECRET_FIELDS}
+    return json.dumps(kept, separators=(",", ":")).encode()
 
 
 def withhold_from_replay(request: Request) -> None:
     """Dependency of routes whose response carries a secret shown once (an API key's token,
     a survey link): their answer is never stored for replay (issue 10, item 2)."""
     setattr(request.state, WITHHOLD_STATE, True)
+
+
+async def purge_expired(session: AsyncSession, batch: int = PURGE_BATCH) -> int:
+    """Delete up to `batch` expired records; returns how many. Rows another transaction holds
+    are skipped, so any number of runners may purge at once."""
+    expired = (
+        sa.select(IdempotencyRecord.scope, IdempotencyRecord.key)
+        .where(IdempotencyRecord.expires_at < sa.func.now())
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        sa.delete(IdempotencyRecord).where(
+            sa.tuple_(IdempotencyRecord.scope, IdempotencyRecord.key).in_(expired)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

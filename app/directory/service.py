@@ -1,17 +1,18 @@
-"""Directory service: departments, users, API keys (product.md section 1). Never commits."""
+"""Directory service: departments, users, API keys (product.md section 1). Never commits;
+its SQL is in `app.directory.repository`."""
 
-import time
 import uuid
 from collections.abc import Sequence
+from typing import Final
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Principal, hash_token, new_token, principal_cache
+from app.core.auth import Principal, forget_principals, hash_token, new_token
+from app.core.caches import RefreshingCache, cache
 from app.core.clock import utcnow
 from app.core.db import Database
 from app.core.errors import Conflict, LastAdmin, NotFound, Unprocessable
+from app.directory import repository
 from app.directory.models import ApiKey, Department, User
 from app.directory.schemas import (
     ApiKeyCreate,
@@ -28,42 +29,33 @@ from app.rules.vocabulary import Role
 
 
 async def department_by_code(session: AsyncSession, code: str) -> Department:
-    department = await session.scalar(sa.select(Department).where(Department.code == code))
+    department = await repository.department_by_code(session, code)
     if department is None:
         raise NotFound(f"No department with code {code}")
     return department
 
 
 async def known_department_codes(session: AsyncSession) -> set[str]:
-    return set((await session.scalars(sa.select(Department.code))).all())
+    return await repository.department_codes(session)
 
 
 async def _flush_unique(session: AsyncSession, what: str) -> None:
     """Flush; a unique violation is a 409. Only a race gets here with a duplicate: the value
     is checked first (`_refuse_taken`), so PostgreSQL does not log the violation's DETAIL,
     which names the value (an e-mail address), on the normal path (issue 10 item 10)."""
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"{what} already exists") from exc
-
-
-async def _refuse_taken(session: AsyncSession, taken: sa.Select[uuid.UUID], what: str) -> None:
-    """409 when `taken` finds a row: the unique check made before writing (issue 10 item 10).
-    Run it before changing any mapped object, or autoflush would write the change first."""
-    if await session.scalar(taken.limit(1)) is not None:
+    if not await repository.flush_unique(session):
         raise Conflict(f"{what} already exists")
 
 
-def _email_taken(email: str, other_than: uuid.UUID | None = None) -> sa.Select[uuid.UUID]:
-    # The expression of the unique index `uq_app_user_email_lower`, so it is used.
-    query = sa.select(User.id).where(sa.func.lower(User.email) == sa.func.lower(email))
-    return query if other_than is None else query.where(User.id != other_than)
+def _refuse_taken(taken: bool, what: str) -> None:
+    """409 when the value is taken: the unique check made before writing (issue 10 item 10).
+    Check before changing any mapped object, or autoflush would write the change first."""
+    if taken:
+        raise Conflict(f"{what} already exists")
 
 
 async def _check_user(session: AsyncSession, user_id: uuid.UUID | None) -> None:
-    if user_id is not None and await session.get(User, user_id) is None:
+    if user_id is not None and await repository.user(session, user_id) is None:
         raise Unprocessable(
             f"No user {user_id}", errors=[{"field": "head_id", "message": "unknown user"}]
         )
@@ -71,16 +63,14 @@ async def _check_user(session: AsyncSession, user_id: uuid.UUID | None) -> None:
 
 async def create_department(session: AsyncSession, data: DepartmentCreate) -> DepartmentRead:
     await _check_user(session, data.head_id)
-    await _refuse_taken(
-        session,
-        sa.select(Department.id).where(Department.code == data.code),
-        f"Department {data.code}",
+    _refuse_taken(
+        await repository.department_code_taken(session, data.code), f"Department {data.code}"
     )
     department = Department(code=data.code, name=data.name, kind=data.kind, head_id=data.head_id)
-    session.add(department)
+    repository.add(session, department)
     await _flush_unique(session, f"Department {data.code}")
     invalidate_department_codes()
-    await session.refresh(department)
+    await repository.reload(session, department)
     return DepartmentRead.model_validate(department)
 
 
@@ -94,14 +84,13 @@ async def update_department(
     invalidate_department_codes()
     for field, value in changes.items():
         setattr(department, field, value)
-    await session.flush()
-    await session.refresh(department)
+    await repository.flush(session)
+    await repository.reload(session, department)
     return DepartmentRead.model_validate(department)
 
 
 async def list_departments(session: AsyncSession) -> list[DepartmentRead]:
-    rows = await session.scalars(sa.select(Department).order_by(Department.code))
-    return [DepartmentRead.model_validate(d) for d in rows]
+    return [DepartmentRead.model_validate(d) for d in await repository.departments(session)]
 
 
 def _user_read(user: User, department_code: str | None) -> UserRead:
@@ -119,7 +108,7 @@ def _user_read(user: User, department_code: str | None) -> UserRead:
 async def _department_id(session: AsyncSession, code: str | None) -> uuid.UUID | None:
     if code is None:
         return None
-    department = await session.scalar(sa.select(Department).where(Department.code == code))
+    department = await repository.department_by_code(session, code)
     if department is None:
         raise Unprocessable(
             f"No department with code {code}",
@@ -133,7 +122,9 @@ async def create_user(
 ) -> UserRead:
     email = data.email.lower() if data.email else None
     if email is not None:
-        await _refuse_taken(session, _email_taken(email), f"A user with email {data.email}")
+        _refuse_taken(
+            await repository.email_taken(session, email), f"A user with email {data.email}"
+        )
     user = User(
         name=data.name,
         email=email,
@@ -141,20 +132,14 @@ async def create_user(
         roles=sorted({r.value for r in data.roles}),
         service_account=service_account,
     )
-    session.add(user)
+    repository.add(session, user)
     await _flush_unique(session, f"A user with email {data.email}")
-    await session.refresh(user)
+    await repository.reload(session, user)
     return _user_read(user, data.department)
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserRead:
-    row = (
-        await session.execute(
-            sa.select(User, Department.code)
-            .outerjoin(Department, Department.id == User.department_id)
-            .where(User.id == user_id)
-        )
-    ).one_or_none()
+    row = await repository.user_with_department(session, user_id)
     if row is None:
         raise NotFound(f"No user {user_id}")
     return _user_read(row[0], row[1])
@@ -163,7 +148,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserRead:
 async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> UserRead:
     """Change what the request sends (`name`, `roles`, `active` are never null); refuses to
     remove the last active admin (issue 10 item 11)."""
-    user = await session.get(User, user_id)
+    user = await repository.user(session, user_id)
     if user is None:
         raise NotFound(f"No user {user_id}")
     changes = data.model_dump(exclude_unset=True)
@@ -176,15 +161,16 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
         )
     if changes.get("email"):
         changes["email"] = email = changes["email"].lower()
-        await _refuse_taken(
-            session, _email_taken(email, other_than=user_id), f"A user with email {email}"
+        _refuse_taken(
+            await repository.email_taken(session, email, other_than=user_id),
+            f"A user with email {email}",
         )
     if "department" in changes:
         changes["department_id"] = await _department_id(session, changes.pop("department"))
     for field, value in changes.items():
         setattr(user, field, value)
     await _flush_unique(session, f"A user with email {user.email}")
-    principal_cache.clear()
+    forget_principals()
     return await get_user(session, user_id)
 
 
@@ -198,16 +184,8 @@ async def _keep_an_admin(
     no active admin (issue 10 item 11). Locks the rows of every active admin and of the user,
     in id order, until the transaction ends: concurrent changes of admins take turns, and each
     decides on the rows as the previous one committed them (two admins demoting each other at
-    once leave one). FOR NO KEY UPDATE, so creating an API key for one of them does not wait."""
-    rows = (
-        await session.execute(
-            sa.select(User.id, User.active, User.roles)
-            .where(sa.or_(User.id == user_id, User.active & User.roles.contains([ADMIN])))
-            .order_by(User.id)
-            .with_for_update(key_share=True)
-        )
-    ).all()
-    admins = {row.id for row in rows if row.active and ADMIN in row.roles}
+    once leave one)."""
+    admins = await repository.lock_admins_and(session, user_id)
     if user_id not in admins:
         return
     stays_admin = (active is not False) and (roles is None or ADMIN in roles)
@@ -218,20 +196,27 @@ async def _keep_an_admin(
         )
 
 
+async def _keep_an_admin_key(session: AsyncSession, key: ApiKey) -> None:
+    """409 `last-admin` when revoking `key` would leave no active admin with a key to sign
+    in with, so nobody could administer the service through the API (review of issue 10,
+    item 11). Locks the admins' rows as `_keep_an_admin` does, so that concurrent
+    revocations and removals of admins take turns and each sees the previous one."""
+    admins = await repository.lock_admins_and(session, key.user_id)
+    if key.user_id in admins and not await repository.admin_keys_other_than(session, key.id):
+        raise LastAdmin(
+            "This is the last API key of an active admin: issue another admin key before"
+            " revoking this one"
+        )
+
+
 async def list_users(session: AsyncSession, department: str | None = None) -> list[UserRead]:
-    query = (
-        sa.select(User, Department.code)
-        .outerjoin(Department, Department.id == User.department_id)
-        .order_by(User.id)
-    )
-    if department is not None:
-        query = query.where(Department.code == department)
-    return [_user_read(u, c) for u, c in (await session.execute(query)).all()]
+    rows = await repository.users_with_department(session, department)
+    return [_user_read(u, c) for u, c in rows]
 
 
 async def create_api_key(session: AsyncSession, data: ApiKeyCreate) -> ApiKeyCreated:
     """Make a key; the token is returned here only, and only its hash is stored."""
-    if await session.get(User, data.user_id) is None:
+    if await repository.user(session, data.user_id) is None:
         raise Unprocessable(
             f"No user {data.user_id}", errors=[{"field": "user_id", "message": "unknown user"}]
         )
@@ -239,29 +224,28 @@ async def create_api_key(session: AsyncSession, data: ApiKeyCreate) -> ApiKeyCre
     key = ApiKey(
         user_id=data.user_id, name=data.name, prefix=token[:12], token_hash=hash_token(token)
     )
-    session.add(key)
-    await session.flush()
-    await session.refresh(key)
+    repository.add(session, key)
+    await repository.flush(session)
+    await repository.reload(session, key)
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), token=token)
 
 
 async def list_api_keys(
     session: AsyncSession, user_id: uuid.UUID | None = None
 ) -> Sequence[ApiKeyRead]:
-    query = sa.select(ApiKey).order_by(ApiKey.id)
-    if user_id is not None:
-        query = query.where(ApiKey.user_id == user_id)
-    return [ApiKeyRead.model_validate(k) for k in await session.scalars(query)]
+    return [ApiKeyRead.model_validate(k) for k in await repository.api_keys(session, user_id)]
 
 
 async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKeyRead:
-    key = await session.get(ApiKey, key_id)
+    """Revoke a key; refuses the last key that lets an active admin in (409 `last-admin`)."""
+    key = await repository.api_key(session, key_id)
     if key is None:
         raise NotFound(f"No API key {key_id}")
     if key.revoked_at is None:
+        await _keep_an_admin_key(session, key)
         key.revoked_at = utcnow()
-        await session.flush()
-    principal_cache.clear()
+        await repository.flush(session)
+    forget_principals()
     return ApiKeyRead.model_validate(key)
 
 
@@ -269,36 +253,42 @@ async def me(session: AsyncSession, principal: Principal) -> UserRead:
     return await get_user(session, principal.user_id)
 
 
-CODES_TTL = 5.0
+CODES_TTL: Final = 5.0
+_ALL_CODES: Final = "all"
+# The known department codes, for intake's check of `involved_departments` (a hot path).
+_codes: RefreshingCache[str, frozenset[str]] = cache("department_codes", ttl=CODES_TTL, maxsize=1)
 
 
-class _CodeCache:
-    codes: frozenset[str] | None = None
-    loaded_at: float = 0.0
-    refreshing: bool = False
+async def _codes_of(session: AsyncSession) -> frozenset[str]:
+    return frozenset(await repository.department_codes(session))
 
 
-async def department_codes_cached(session: AsyncSession, ttl: float = CODES_TTL) -> frozenset[str]:
-    """Known department codes, cached a few seconds per process (hot path: intake)."""
-    if _CodeCache.codes is None or time.monotonic() - _CodeCache.loaded_at > ttl:
-        _CodeCache.codes = frozenset(await known_department_codes(session))
-        _CodeCache.loaded_at = time.monotonic()
-    return _CodeCache.codes
+async def department_codes_cached(session: AsyncSession) -> frozenset[str]:
+    """Known department codes, cached a few seconds per process (loaded with `session`)."""
+    codes = _codes.fresh(_ALL_CODES)
+    if codes is None:
+        codes = await _codes.get(_ALL_CODES, lambda _: _codes_of(session))
+    return codes if codes is not None else frozenset()
 
 
 async def department_codes_in(database: Database) -> frozenset[str]:
-    """`department_codes_cached` for the hot paths: a session only when the cache is cold."""
-    if _CodeCache.codes is not None and (
-        time.monotonic() - _CodeCache.loaded_at <= CODES_TTL or _CodeCache.refreshing
-    ):
-        return _CodeCache.codes  # fresh, or being refreshed by another request
-    _CodeCache.refreshing = True
-    try:
-        async with database.session_maker() as session:
-            return await department_codes_cached(session)
-    finally:
-        _CodeCache.refreshing = False
+    """`department_codes_cached` for the hot paths: a session only when the cache is due, by
+    one request while the others go on with the codes they have."""
+    codes = _codes.fresh(_ALL_CODES)
+    if codes is None:
+
+        async def load(_: frozenset[str] | None) -> frozenset[str]:
+            async with database.session_maker() as session:
+                return await _codes_of(session)
+
+        codes = await _codes.get(_ALL_CODES, load)
+    return codes if codes is not None else frozenset()
 
 
 def invalidate_department_codes() -> None:
-    _CodeCache.codes = None
+    _codes.invalidate()
+
+
+async def any_user(session: AsyncSession) -> bool:
+    """The directory has at least one user (`serve` creates the first admin otherwise)."""
+    return await repository.any_user(session)

@@ -9,6 +9,9 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, TimestampMixin, str_enum, uuid7
+from app.core.history import HistoryEntryColumns
+from app.rules.clocks import Stage
+from app.rules.policy import LevelKind
 from app.rules.vocabulary import Category, Channel, Severity, Status
 
 # Written exactly as PostgreSQL prints it back, so `alembic check` sees no drift.
@@ -89,6 +92,14 @@ class Event(TimestampMixin, Base):
 
     version: Mapped[int] = mapped_column(default=1)
 
+    # The running stage clock (app/events/clocks.py; issue 12): its stage and cycle, when it
+    # started and is due, and the next time a level of the ladder is due (NULL: none).
+    sla_stage: Mapped[Stage | None] = mapped_column(str_enum(Stage, column="sla_stage"))
+    sla_cycle: Mapped[int] = mapped_column(sa.SmallInteger, server_default="1", default=1)
+    sla_started_at: Mapped[datetime | None]
+    sla_due_at: Mapped[datetime | None]
+    sla_next_at: Mapped[datetime | None]
+
     __table_args__ = (
         sa.Index(
             "uq_event_external_ref",
@@ -112,6 +123,15 @@ class Event(TimestampMixin, Base):
         ),
         sa.Index("ix_event_created_by_created_at", "created_by", "created_at"),
         sa.Index("ix_event_text", sa.text(TEXT_SEARCH), postgresql_using="gin"),
+        # The change feed (`sort=updated_at`): clients syncing what changed since their last
+        # page read it in order.
+        sa.Index("ix_event_updated_at_id", "updated_at", "id"),
+        # The runner's poll reads only the clocks with a level due (app/events/clocks.py).
+        sa.Index(
+            "ix_event_sla_next_at",
+            "sla_next_at",
+            postgresql_where=sa.text("sla_next_at IS NOT NULL"),
+        ),
     )
 
 
@@ -259,24 +279,52 @@ class SurveyToken(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
 
-class TimelineEntry(Base):
+class TimelineEntry(HistoryEntryColumns, Base):
     """Append-only, hash-chained per event (product.md section 4)."""
 
     __tablename__ = "timeline_entry"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
-    seq: Mapped[int]
-    at: Mapped[datetime]
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
-    action: Mapped[str] = mapped_column(sa.String(40))
-    before: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
-    after: Mapped[dict[str, Any] | None] = mapped_column(pg.JSONB)
-    note: Mapped[str | None] = mapped_column(sa.String(2000))
-    prev_hash: Mapped[str] = mapped_column(sa.String(64))
-    hash: Mapped[str] = mapped_column(sa.String(64))
+    prev_hash: Mapped[str] = mapped_column(sa.String(64), sort_order=1)
+    hash: Mapped[str] = mapped_column(sa.String(64), sort_order=1)
 
     __table_args__ = (sa.UniqueConstraint("event_id", "seq"),)
+
+
+class StageCycle(Base):
+    """One finished cycle of a stage clock: when it ran, when it was due, whether it was met."""
+
+    __tablename__ = "stage_cycle"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[Stage] = mapped_column(str_enum(Stage, column="stage"), primary_key=True)
+    cycle: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime]
+    # NULL: stopped without finishing (cancelled, or left for a new cycle by a reopen).
+    met: Mapped[bool | None]
+
+
+class SlaFiring(Base):
+    """One level of one clock cycle that fired, and whom it named (append-only ledger)."""
+
+    __tablename__ = "sla_firing"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    stage: Mapped[Stage] = mapped_column(str_enum(Stage, column="stage"))
+    cycle: Mapped[int] = mapped_column(sa.SmallInteger)
+    level: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[LevelKind] = mapped_column(str_enum(LevelKind, column="kind"))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime]
+    notify: Mapped[list[dict[str, Any]]] = mapped_column(pg.JSONB)
+
+    __table_args__ = (sa.UniqueConstraint("event_id", "stage", "cycle", "level"),)
 
 
 __all__ = [
@@ -287,6 +335,8 @@ __all__ = [
     "PlanStep",
     "Review",
     "Satisfaction",
+    "SlaFiring",
+    "StageCycle",
     "SurveyToken",
     "TimelineEntry",
 ]

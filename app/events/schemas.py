@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from app.core.history import HistoryEntryRead
 from app.core.schemas import (
     AwareDatetime,
     DeptCode,
@@ -17,8 +18,9 @@ from app.core.schemas import (
     ResponseModel,
     ShortText,
 )
+from app.events.clock_schemas import SlaRead
 from app.policy.schemas import Impact, Subcategory
-from app.rules.vocabulary import Category, Channel, RootCause, Severity, Status
+from app.rules.vocabulary import Category, Channel, Decision, RootCause, Severity, Status
 
 Text = Annotated[str, Field(min_length=1, max_length=10_000)]
 Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
@@ -127,7 +129,7 @@ class FeedbackDecision(RequestModel):
 
     @model_validator(mode="after")
     def _return_needs_note(self) -> "FeedbackDecision":
-        if self.decision == "return" and not self.note:
+        if Decision(self.decision) is Decision.RETURN and not self.note:
             raise ValueError("returning feedback needs a note saying why")
         return self
 
@@ -222,15 +224,21 @@ class StepRead(ResponseModel):
     note: str | None = None
 
 
-class EventRead(ResponseModel):
-    """The staff view of an event (app/rules/views.py)."""
+SLA_DESCRIPTION = (
+    "The running stage clock (R1.3.1): the stage (respond, resolve, feedback, review), its due "
+    "time, the seconds left (negative once overdue) and whether it is breached; null once "
+    "nothing is timed (reviewed, closed, cancelled). `GET /v1/events/{id}/sla` has every cycle."
+)
+
+
+class _EventFields(ResponseModel):
+    """What both views of an event show (app/rules/views.py: REPORTER_EVENT_FIELDS)."""
 
     # `view` is always sent: the OpenAPI document lists it as required (a discriminator).
     model_config = ConfigDict(
         from_attributes=True, json_schema_serialization_defaults_required=True
     )
 
-    view: Literal["staff"] = "staff"
     id: uuid.UUID
     ref: str
     status: Status
@@ -249,24 +257,31 @@ class EventRead(ResponseModel):
     duplicate_of: uuid.UUID | None
     category: Category | None
     subcategory: str | None
+    intake_department: str
+    respond_by: datetime
+    resolve_by: datetime | None
+    feedback_by: datetime | None
+    sla: SlaRead | None = Field(description=SLA_DESCRIPTION)
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventRead(_EventFields):
+    """The staff view of an event (app/rules/views.py)."""
+
+    view: Literal["staff"] = "staff"
     severity: Severity | None
     impact: dict[str, Any] | None
     grading: dict[str, Any] | None
-    intake_department: str
     lead_department: str | None
     cooperating_departments: list[str]
     routing: dict[str, Any] | None
     assignee_id: uuid.UUID | None
-    respond_by: datetime
-    resolve_by: datetime | None
-    feedback_by: datetime | None
     review_by: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
     cancel_reason: str | None
-    created_by: uuid.UUID
-    created_at: datetime
-    updated_at: datetime
 
 
 class EventDetail(EventRead):
@@ -275,42 +290,11 @@ class EventDetail(EventRead):
     resolution: dict[str, str | None] | None = None
 
 
-class EventReporterRead(ResponseModel):
+class EventReporterRead(_EventFields):
     """The reporter view of an event: what whoever sees it only as its reporter sees (issue 10,
     item 7; R3.4.1, R6.2; the fields are `rules.views.REPORTER_EVENT_FIELDS`)."""
 
-    model_config = ConfigDict(
-        from_attributes=True, json_schema_serialization_defaults_required=True
-    )
-
     view: Literal["reporter"] = "reporter"
-    id: uuid.UUID
-    ref: str
-    status: Status
-    version: int
-    title: str
-    description: str
-    channel: Channel
-    occurred_at: datetime | None
-    reported_at: datetime
-    urgent: bool
-    reporter: ReporterRead
-    external_ref: ExternalRefRead | None
-    involved_departments: list[str]
-    involved_people: list[str]
-    recurrence_of: uuid.UUID | None
-    duplicate_of: uuid.UUID | None
-    category: Category | None
-    subcategory: str | None
-    intake_department: str
-    respond_by: datetime
-    resolve_by: datetime | None
-    feedback_by: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    created_by: uuid.UUID
-    created_at: datetime
-    updated_at: datetime
 
 
 class ReporterFeedbackRead(ResponseModel):
@@ -348,16 +332,11 @@ class EventPage(ResponseModel):
     next_cursor: str | None
 
 
-class TimelineEntryRead(ResponseModel):
-    seq: int
-    at: datetime
-    actor_id: uuid.UUID | None
-    action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    note: str | None
-    prev_hash: str
-    hash: str
+class TimelineEntryRead(HistoryEntryRead):
+    # Null in the reporter view: hashes of content it hides would let guesses of that content
+    # be confirmed offline (review of issue 10, item 2); `chain_valid` still says the chain holds.
+    prev_hash: str | None = Field(description="SHA-256 chain link; null in the reporter view")
+    hash: str | None = Field(description="SHA-256 of the entry; null in the reporter view")
 
 
 class TimelineRead(ResponseModel):
@@ -385,7 +364,9 @@ class NoteRead(ResponseModel):
     kind: str
     visibility: str
     body: str
-    author_id: uuid.UUID
+    author_id: uuid.UUID | None = Field(
+        description="Null in the reporter view unless the caller wrote it (staff ids stay in)"
+    )
     created_at: datetime
 
 

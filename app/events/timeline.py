@@ -12,19 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import uuid7
+from app.core.jsonable import jsonable
+from app.events import repository
 from app.events.models import TimelineEntry
 
 GENESIS = "0" * 64
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values (strings for times, UUIDs and decimals), as stored in JSONB."""
-    return to_jsonable_python(value)
 
 
 def entry_hash(
@@ -64,55 +59,40 @@ class ChainHead:
     hash: str
 
 
-def new_entry(
-    *,
-    event_id: uuid.UUID,
-    head: ChainHead,
-    at: datetime,
-    actor_id: uuid.UUID | None,
-    action: str,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    note: str | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """What one timeline entry says: when, who (None: the service itself), what, and the
+    values before and after (R7.1)."""
+
+    at: datetime
+    actor_id: uuid.UUID | None
+    action: str
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    note: str | None = None
+
+
+def new_entry(event_id: uuid.UUID, head: ChainHead, entry: Entry) -> dict[str, Any]:
     """The column values of the next entry after `head`."""
-    before_json, after_json = jsonable(before), jsonable(after)
     seq = head.seq + 1
-    return {
-        "id": uuid7(),
+    values = {
         "event_id": event_id,
         "seq": seq,
-        "at": at,
-        "actor_id": actor_id,
-        "action": action,
-        "before": before_json,
-        "after": after_json,
-        "note": note,
+        "at": entry.at,
+        "actor_id": entry.actor_id,
+        "action": entry.action,
+        "before": jsonable(entry.before),
+        "after": jsonable(entry.after),
+        "note": entry.note,
         "prev_hash": head.hash,
-        "hash": entry_hash(
-            event_id=event_id,
-            seq=seq,
-            at=at,
-            actor_id=actor_id,
-            action=action,
-            before=before_json,
-            after=after_json,
-            note=note,
-            prev_hash=head.hash,
-        ),
     }
+    return {"id": uuid7(), **values, "hash": entry_hash(**values)}
 
 
 async def chain_head(session: AsyncSession, event_id: uuid.UUID) -> ChainHead:
-    row = (
-        await session.execute(
-            sa.select(TimelineEntry.seq, TimelineEntry.hash)
-            .where(TimelineEntry.event_id == event_id)
-            .order_by(TimelineEntry.seq.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    return ChainHead(0, GENESIS) if row is None else ChainHead(row.seq, row.hash)
+    """The event's last entry, to chain the next one to."""
+    head = await repository.chain_head(session, event_id)
+    return ChainHead(0, GENESIS) if head is None else ChainHead(*head)
 
 
 class Recorder:
@@ -123,27 +103,9 @@ class Recorder:
         self.event_id = event_id
         self.head = head
 
-    async def record(
-        self,
-        *,
-        at: datetime,
-        actor_id: uuid.UUID | None,
-        action: str,
-        before: Mapping[str, Any] | None = None,
-        after: Mapping[str, Any] | None = None,
-        note: str | None = None,
-    ) -> None:
-        values = new_entry(
-            event_id=self.event_id,
-            head=self.head,
-            at=at,
-            actor_id=actor_id,
-            action=action,
-            before=before,
-            after=after,
-            note=note,
-        )
-        await self.session.execute(sa.insert(TimelineEntry).values(**values))
+    async def record(self, entry: Entry) -> None:
+        values = new_entry(self.event_id, self.head, entry)
+        await repository.insert_timeline_entry(self.session, values)
         self.head = ChainHead(values["seq"], values["hash"])
 
 
@@ -168,13 +130,3 @@ def verify_chain(event_id: uuid.UUID, entries: Iterable[TimelineEntry]) -> bool:
             return False
         previous = entry.hash
     return True
-
-
-async def entries(session: AsyncSession, event_id: uuid.UUID) -> list[TimelineEntry]:
-    return list(
-        await session.scalars(
-            sa.select(TimelineEntry)
-            .where(TimelineEntry.event_id == event_id)
-            .order_by(TimelineEntry.seq)
-        )
-    )

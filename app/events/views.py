@@ -4,13 +4,21 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.preconditions import etag
 from app.events.models import Event
 from app.events.schemas import EventDetail, EventRead, EventReporterDetail, EventReporterRead
+from app.rules import clocks
+from app.rules.clocks import SlaView
 from app.rules.views import EventView, event_view
 
-_EVENT_FIELDS = frozenset(EventRead.model_fields) - {"view", "reporter", "external_ref"}
-_REPORTER_FIELDS = frozenset(EventReporterRead.model_fields) - {"view", "reporter", "external_ref"}
+# Computed, not read from a column.
+_SHAPED = frozenset({"view", "reporter", "external_ref", "sla"})
+_EVENT_FIELDS = frozenset(EventRead.model_fields) - _SHAPED
+_REPORTER_FIELDS = frozenset(EventReporterRead.model_fields) - _SHAPED
 
 
 def view_of(row: Mapping[Any, Any], principal: Principal) -> EventView:
@@ -32,7 +40,18 @@ def _common(row: Mapping[Any, Any], fields: frozenset[str] = _EVENT_FIELDS) -> d
         if row["external_system"]
         else None
     )
+    data["sla"] = sla_of(row, fields)
     return data
+
+
+def sla_of(row: Mapping[Any, Any], fields: frozenset[str]) -> SlaView | None:
+    """The running clock as the event shows it (R1.3.1): the stage of its status and that
+    stage's due time, if the view shows that due time (the reporter view has no review_by)."""
+    stage = clocks.stage_of(row["status"])
+    column = None if stage is None else clocks.DUE_COLUMN[stage]
+    if stage is None or column not in fields:
+        return None
+    return clocks.sla_view(stage, due_at=row[column], breached_at=None, now=utcnow())
 
 
 def event_read(row: Mapping[Any, Any]) -> EventRead:
@@ -80,9 +99,21 @@ def orm_row(event: Event) -> dict[str, Any]:
     return {c.key: getattr(event, c.key) for c in Event.__table__.columns}
 
 
-def etag(version: int) -> str:
-    return f'"v{version}"'
-
-
 def event_headers(event_id: uuid.UUID, version: int) -> dict[str, str]:
     return {"ETag": etag(version), "Location": f"/v1/events/{event_id}"}
+
+
+_EVENT_JSON = TypeAdapter(EventDetail)
+_REPORTER_JSON = TypeAdapter(EventReporterDetail)
+
+
+def dump_event(event: EventDetail | EventReporterDetail) -> bytes:
+    """An event in the caller's view as JSON (each view's own serialiser, no union to try)."""
+    if isinstance(event, EventDetail):
+        return _EVENT_JSON.dump_json(event)
+    return _REPORTER_JSON.dump_json(event)
+
+
+def message_head(event: Event) -> dict[str, Any]:
+    """What every outbox message about an event starts with: which event, where it stands."""
+    return {"id": event.id, "ref": event.ref, "status": event.status, "version": event.version}

@@ -1,6 +1,5 @@
 """KPIs per department, assignee or category over a period (R5.4, product.md section 4)."""
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -9,51 +8,28 @@ from app.core.db import Database
 from app.core.errors import Forbidden, Unprocessable
 from app.kpis import repository
 from app.kpis.schemas import KpiReport, KpiRow, Satisfaction
-from app.rules.kpis import KpiGroup, KpiScope, kpi_scope, period_problem, rate
+from app.rules.kpis import KpiGroup, KpiScope, Numbers, figures, kpi_scope, period_problem, totals
 
-_COUNTED = (
-    "events",
-    "resolved",
-    "closed",
-    "cancelled",
-    "resolved_on_time",
-    "recurrences",
-)
+# The measures shown as they are (app/rules/kpis.py MEASURES; the others feed figures only).
+_SHOWN = ("events", "resolved", "closed", "cancelled", "resolved_on_time", "recurrences")
 
 
-def _row(key: str | None, counts: dict[str, Any]) -> KpiRow:
-    resolved, events = counts["resolved"], counts["events"]
-    seconds = counts["resolution_seconds"]
+def _row(key: str | None, measures: Numbers) -> KpiRow:
+    """One row of the report: the group's measures and the figures defined on them."""
+    figure: dict[str, Any] = figures(measures)
     return KpiRow(
         key=key,
-        **{name: counts[name] for name in _COUNTED},
-        open=events - counts["closed"] - counts["cancelled"],
-        on_time_rate=rate(counts["resolved_on_time"], resolved),
-        mean_resolution_hours=(
-            round(float(seconds) / resolved / 3600, 2) if resolved and seconds is not None else None
-        ),
-        recurrence_rate=rate(counts["recurrences"], events),
+        **{name: measures[name] for name in _SHOWN},
+        open=figure["open"],
+        on_time_rate=figure["on_time_rate"],
+        mean_resolution_hours=figure["mean_resolution_hours"],
+        recurrence_rate=figure["recurrence_rate"],
         satisfaction=Satisfaction(
-            responses=counts["responses"],
-            mean_score=(
-                round(float(counts["score_sum"]) / counts["responses"], 2)
-                if counts["responses"]
-                else None
-            ),
-            unreachable=counts["unreachable"],
+            responses=measures["responses"],
+            mean_score=figure["mean_score"],
+            unreachable=measures["unreachable"],
         ),
     )
-
-
-_SUMMED = (*_COUNTED, "resolution_seconds", "responses", "score_sum", "unreachable")
-
-
-def _sum(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    total = dict.fromkeys(_SUMMED, 0)
-    for row in rows:
-        for name in total:
-            total[name] += row[name] or 0
-    return total
 
 
 async def report(
@@ -76,12 +52,12 @@ async def report(
         rows = await repository.counts(connection, group_by, start, end, department)
     counts = {r["key"]: dict(r) for r in rows}
     groups = [_row(key, counts[key]) for key in sorted(counts, key=lambda k: (k is None, k or ""))]
-    totals = _row(None, _sum(counts.values()))
+    total = _row(None, totals(counts.values()))
     return KpiReport(
         period_from=start,
         period_to=end,
         group_by=group_by,
         department_scope=department,
         groups=groups,
-        totals=totals,
+        totals=total,
     )

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.core.db import SessionDep
 from app.core.errors import ServiceUnavailable
+from app.ops import repository
 
 router = APIRouter(tags=["operations"])
 RETRY_AFTER = {"Retry-After": str(ServiceUnavailable.retry_after)}
@@ -27,7 +27,7 @@ async def readyz(request: Request, session: SessionDep) -> Any:
     """The database answers and its schema is at the migrations' head revision."""
     expected: str | None = request.app.state.head_revision
     try:
-        current = await session.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        current = await repository.schema_revision(session)
     except Exception:  # bounded by DB_CONNECT_TIMEOUT / DB_COMMAND_TIMEOUT (issue 10 item 3)
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},

@@ -5,12 +5,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import uuid7
-from app.events.timeline import jsonable
-from app.outbox.models import OutboxMessage
+from app.core.jsonable import jsonable
+from app.outbox import repository
 
 
 def message(
@@ -35,6 +34,6 @@ async def publish(
     at: datetime,
     data: Mapping[str, Any],
 ) -> None:
-    await session.execute(
-        sa.insert(OutboxMessage).values(**message(type_, event_id=event_id, at=at, data=data))
-    )
+    """Write one message in the session's transaction (R7.1: the change and its message
+    commit together or not at all)."""
+    await repository.insert(session, message(type_, event_id=event_id, at=at, data=data))

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Self
+from typing import Annotated, Any, ClassVar, Final, Self
 
 from pydantic import (
     AfterValidator,
@@ -267,6 +267,14 @@ def _problems(exc: ValidationError) -> list[PolicyProblem]:
     return problems
 
 
+def _fields(section: Section) -> dict[str, Any]:
+    """A section's fields, for the rules dataclass whose fields they are (mappings read-only)."""
+    return {
+        name: MappingProxyType(dict(value)) if isinstance(value, dict) else value
+        for name, value in section
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Taxonomy and grading (R2, R3.2.2)
 # --------------------------------------------------------------------------------------------
@@ -284,13 +292,16 @@ class TaxonomyDocument(Section):
         return MappingProxyType({category.value: getattr(self, category) for category in Category})
 
 
+def _unique(ident: str, seen: set[str], what: str) -> str:
+    """An id that must be unique across the document (`seen`: those read so far)."""
+    if ident in seen:
+        problem(f"duplicate {what} id {ident!r}")
+    seen.add(ident)
+    return ident
+
+
 def _rule_id(value: object, info: ValidationInfo) -> str:
-    rule_id = text(value)
-    seen = parse_context(info).rule_ids
-    if rule_id in seen:
-        problem(f"duplicate rule id {rule_id!r}")
-    seen.add(rule_id)
-    return rule_id
+    return _unique(text(value), parse_context(info).rule_ids, "rule")
 
 
 def _fact(value: object) -> str:
@@ -347,13 +358,7 @@ class GradingRuleDocument(Section):
     when_category: CategoryName | None = Field(default=None, exclude_if=is_none)
 
     def to_rules(self) -> GradingRule:
-        return GradingRule(
-            id=self.id,
-            fact=self.fact,
-            op=self.op,
-            value=self.value,
-            when_category=self.when_category,
-        )
+        return GradingRule(**_fields(self))
 
 
 class GradingDocument(Section):
@@ -423,12 +428,7 @@ class BusinessRoutingDocument(Section):
         return first
 
     def to_rules(self) -> BusinessRouting:
-        return BusinessRouting(
-            by_subcategory=MappingProxyType(dict(self.by_subcategory)),
-            first_involved_for=self.first_involved_for,
-            fallback=self.fallback,
-            involved_cooperate=self.involved_cooperate,
-        )
+        return BusinessRouting(**_fields(self))
 
 
 class ComplaintRoutingDocument(Section):
@@ -438,7 +438,7 @@ class ComplaintRoutingDocument(Section):
     involved_cooperate: StrictBool = True
 
     def to_rules(self) -> ComplaintRouting:
-        return ComplaintRouting(lead=self.lead, involved_cooperate=self.involved_cooperate)
+        return ComplaintRouting(**_fields(self))
 
 
 class CoordinationRoutingDocument(Section):
@@ -448,9 +448,7 @@ class CoordinationRoutingDocument(Section):
     min_departments: Count
 
     def to_rules(self) -> CoordinationRouting:
-        return CoordinationRouting(
-            all_involved=self.all_involved, min_departments=self.min_departments
-        )
+        return CoordinationRouting(**_fields(self))
 
 
 class EmergencyRoutingDocument(Section):
@@ -475,11 +473,7 @@ class EmergencyRoutingDocument(Section):
         return self
 
     def to_rules(self) -> EmergencyRouting:
-        return EmergencyRouting(
-            by_subcategory=MappingProxyType(dict(self.by_subcategory)),
-            fallback=self.fallback,
-            involved_cooperate=self.involved_cooperate,
-        )
+        return EmergencyRouting(**_fields(self))
 
 
 class RoutingDocument(Section):
@@ -491,12 +485,7 @@ class RoutingDocument(Section):
     emergency: EmergencyRoutingDocument
 
     def to_rules(self) -> RoutingPolicy:
-        return RoutingPolicy(
-            business_issue=self.business_issue.to_rules(),
-            customer_complaint=self.customer_complaint.to_rules(),
-            internal_coordination=self.internal_coordination.to_rules(),
-            emergency=self.emergency.to_rules(),
-        )
+        return RoutingPolicy(**{category: routing.to_rules() for category, routing in self})
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,54 +626,45 @@ NotifyList = Annotated[
 
 
 def _level_id(value: object, info: ValidationInfo) -> str:
-    level_id = slug(value)
-    seen = parse_context(info).level_ids
-    if level_id in seen:
-        problem(f"duplicate level id {level_id!r}")
-    seen.add(level_id)
-    return level_id
+    return _unique(slug(value), parse_context(info).level_ids, "level")
 
 
 LevelId = Annotated[str, PlainValidator(_level_id)]
 
 
-class WarningDocument(Section):
+class _LevelDocument(Section):
+    """A level of the ladder: its fields are the level's, its kind is its class's."""
+
+    kind: ClassVar[LevelKind]
+
+    def to_rules(self) -> EscalationLevel:
+        return EscalationLevel(kind=self.kind, **_fields(self))
+
+
+class WarningDocument(_LevelDocument):
     """A warning before the due time, at a fraction of the stage's time."""
 
+    kind = LevelKind.WARNING
     id: LevelId
     at_fraction: Fraction
     notify: NotifyList
 
-    def to_rules(self) -> EscalationLevel:
-        return EscalationLevel(
-            id=self.id, kind=LevelKind.WARNING, notify=self.notify, at_fraction=self.at_fraction
-        )
 
-
-class BreachDocument(Section):
+class BreachDocument(_LevelDocument):
     """What happens at the due time."""
 
+    kind = LevelKind.BREACH
     id: LevelId
     notify: NotifyList
 
-    def to_rules(self) -> EscalationLevel:
-        return EscalationLevel(id=self.id, kind=LevelKind.BREACH, notify=self.notify)
 
-
-class EscalationStepDocument(Section):
+class EscalationStepDocument(_LevelDocument):
     """A later level, clock hours after the due time."""
 
+    kind = LevelKind.ESCALATION
     id: LevelId
     after_breach_hours: Hours
     notify: NotifyList
-
-    def to_rules(self) -> EscalationLevel:
-        return EscalationLevel(
-            id=self.id,
-            kind=LevelKind.ESCALATION,
-            notify=self.notify,
-            after_breach_hours=self.after_breach_hours,
-        )
 
 
 class EscalationDocument(Section):

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from app.core.schemas import AwareDatetime, DeptCode, RequestModel, ResponseModel
+from app.rules.clocks import Stage
 from app.rules.grading import ImpactFacts
+from app.rules.policy import LevelKind
 from app.rules.vocabulary import Category, Outage, Safety, Scope, Severity
 
 Subcategory = Annotated[str, Field(min_length=1, max_length=40)]
@@ -73,12 +75,26 @@ class DeadlinesRead(ResponseModel):
     review_by: datetime | None = None
 
 
+class LadderRungRead(ResponseModel):
+    """When one level of a stage clock's ladder would fire (R1.3.1; issue 12)."""
+
+    stage: Stage
+    level: str
+    kind: LevelKind
+    at: datetime
+
+
 class EvaluateResult(ResponseModel):
     policy_version: int
     severity: Severity
     grading: GradingRead
     routing: RoutingRead
     deadlines: DeadlinesRead
+    ladder: list[LadderRungRead] = Field(
+        default_factory=list,
+        description="When the warnings and escalations of the respond and resolve clocks would "
+        "fire, if each stage started at the report and took its whole time",
+    )
     assignment_missing: list[str] = Field(
         default_factory=list,
         description="Gate codes the proposed assignment would fail (e.g. a coordination matter "

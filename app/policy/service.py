@@ -1,129 +1,126 @@
-"""The policy store: versioned documents, the one in force cached briefly per process (R3.2)."""
+"""The policy store: versioned documents, the one in force cached briefly per process (R3.2).
+Its SQL is in `app.policy.repository`."""
 
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 
-import sqlalchemy as sa
 from fastapi import Depends
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.caches import RefreshingCache, cache
 from app.core.db import Database, SessionDep
-from app.core.errors import AppError, NotFound
+from app.core.errors import AppError, NotFound, Unprocessable
 from app.directory.service import department_codes_cached, known_department_codes
+from app.policy import repository
 from app.policy.document import (
     DEFAULT_POLICY_DOCUMENT,
     PolicyInvalid,
     parse_policy,
     policy_document,
 )
-from app.policy.models import PolicyVersion
 from app.policy.schemas import (
     DeadlinesRead,
     EvaluateRequest,
     EvaluateResult,
     GradingRead,
+    LadderRungRead,
     PolicyRead,
     RoutingRead,
 )
-from app.rules import deadlines, grading, lifecycle, routing
+from app.rules import clocks, deadlines, grading, lifecycle, routing
+from app.rules.clocks import Stage
 from app.rules.lifecycle import EventSnapshot
 from app.rules.policy import Policy
 from app.rules.vocabulary import Category, Status
 
-CACHE_SECONDS = 5.0
+CACHE_SECONDS: Final = 5.0
+_IN_FORCE: Final = "in_force"
+# The policy in force. After a PUT in this process no older version is kept: a request that
+# read the table before the PUT committed must not pin the old policy for CACHE_SECONDS.
+_policies: RefreshingCache[str, Policy] = cache("policy", ttl=CACHE_SECONDS, maxsize=1)
 
 
 class PolicyRejected(AppError):
     status, type, title = 422, "policy-invalid", "The policy document is not valid"
 
 
-class UnknownTaxonomy(AppError):
-    status, type, title = 422, "validation-error", "Not in the policy's taxonomy"
+class UnknownTaxonomy(Unprocessable):
+    title = "Not in the policy's taxonomy"
 
 
-class UnknownDepartment(AppError):
-    status, type, title = 422, "validation-error", "Unknown department code"
-
-
-@dataclass
-class _Cached:
-    policy: Policy | None = None
-    loaded_at: float = 0.0
-    # After a PUT in this process, never cache an older version (a request that read the
-    # table before the PUT committed must not pin the old policy for CACHE_SECONDS).
-    min_version: int = 0
-    refreshing: bool = False
-
-
-_cache = _Cached()
+class UnknownDepartment(Unprocessable):
+    title = "Unknown department code"
 
 
 def invalidate_cache(min_version: int = 0) -> None:
-    _cache.policy = None
-    _cache.min_version = max(_cache.min_version, min_version) if min_version else 0
+    """Forget the policy in force; with `min_version`, keep no older version from now on."""
+    _policies.invalidate(
+        accept=(lambda policy: policy.version >= min_version) if min_version else None
+    )
 
 
 async def ensure_default_policy(session: AsyncSession) -> None:
     """Load the shipped default policy as version 1 on first start (product.md section 3)."""
-    # ON CONFLICT: several workers may start on an empty database at once.
-    await session.execute(
-        pg_insert(PolicyVersion)
-        .values(version=1, document=dict(DEFAULT_POLICY_DOCUMENT), note="default policy")
-        .on_conflict_do_nothing(index_elements=[PolicyVersion.version])
-    )
+    await repository.insert_default(session, DEFAULT_POLICY_DOCUMENT)
 
 
-def _cached() -> Policy | None:
-    if _cache.policy is not None and time.monotonic() - _cache.loaded_at < CACHE_SECONDS:
-        return _cache.policy
-    return None
+async def _load_in_force(session: AsyncSession) -> Policy:
+    latest = await repository.latest_document(session)
+    if latest is None:
+        await ensure_default_policy(session)
+        latest = await repository.latest_document(session)
+        if latest is None:  # pragma: no cover - the insert above guarantees a version
+            raise NotFound("No policy version")
+    version, document = latest
+    return parse_policy(document, version=version)
+
+
+def _in_force(policy: Policy | None) -> Policy:
+    if policy is None:  # pragma: no cover - the loaders never answer None
+        raise NotFound("No policy in force")
+    return policy
 
 
 async def current_policy(session: AsyncSession) -> Policy:
     """The policy in force (highest version), cached for a few seconds per process."""
-    cached = _cached()
-    if cached is not None:
-        return cached
-    row = (
-        await session.execute(
-            sa.select(PolicyVersion.version, PolicyVersion.document)
-            .order_by(PolicyVersion.version.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    if row is None:
-        await ensure_default_policy(session)
-        return await current_policy(session)
-    policy = parse_policy(row.document, version=row.version)
-    if row.version >= _cache.min_version:
-        _cache.policy, _cache.loaded_at = policy, time.monotonic()
-    return policy
+    policy = _policies.fresh(_IN_FORCE)
+    if policy is None:
+        policy = await _policies.get(_IN_FORCE, lambda _: _load_in_force(session))
+    return _in_force(policy)
+
+
+async def policy_in_force(database: Database) -> Policy:
+    """`current_policy` for the hot paths, which have no request session: one is opened only
+    when the cache is due, by one request while the others go on with the policy they have
+    (a change made in this process empties the cache, so nobody goes on with that one)."""
+    policy = _policies.fresh(_IN_FORCE)
+    if policy is None:
+
+        async def load(_: Policy | None) -> Policy:
+            async with database.session_maker() as session, session.begin():
+                return await _load_in_force(session)
+
+        policy = await _policies.get(_IN_FORCE, load)
+    return _in_force(policy)
 
 
 async def policy_version(session: AsyncSession, version: int) -> Policy:
-    document = await session.scalar(
-        sa.select(PolicyVersion.document).where(PolicyVersion.version == version)
-    )
+    document = await repository.document(session, version)
     if document is None:
         raise NotFound(f"No policy version {version}")
     return parse_policy(document, version=version)
 
 
 async def read_version(session: AsyncSession, version: int | None = None) -> PolicyRead:
-    query = sa.select(PolicyVersion)
-    query = (
-        query.where(PolicyVersion.version == version)
-        if version is not None
-        else query.order_by(PolicyVersion.version.desc()).limit(1)
-    )
-    row = await session.scalar(query)
+    row = await repository.version_row(session, version)
     if row is None:
         raise NotFound(f"No policy version {version}")
-    return PolicyRead.model_validate(row)
+    read = PolicyRead.model_validate(row)
+    # Written through the document models, so sections added since the version was stored
+    # (the escalation ladder) show with the defaults the version is read with.
+    document = policy_document(parse_policy(read.document, version=read.version))
+    return read.model_copy(update={"document": document})
 
 
 async def put_policy(
@@ -138,16 +135,11 @@ async def put_policy(
             f"{len(exc.problems)} problem(s) in the policy document",
             errors=[{"field": p.path, "message": p.message} for p in exc.problems],
         ) from exc
-    # Serialise writers so two concurrent PUTs cannot both take the same version number.
-    await session.execute(sa.text("LOCK TABLE policy_version IN SHARE ROW EXCLUSIVE MODE"))
-    latest = await session.scalar(sa.select(sa.func.max(PolicyVersion.version))) or 0
-    await session.execute(
-        sa.insert(PolicyVersion).values(
-            version=latest + 1, document=policy_document(policy), note=note, created_by=actor_id
-        )
+    version = await repository.append(
+        session, policy_document(policy), note=note, created_by=actor_id
     )
-    invalidate_cache(min_version=latest + 1)
-    return await read_version(session, latest + 1)
+    invalidate_cache(min_version=version)
+    return await read_version(session, version)
 
 
 def check_taxonomy(policy: Policy, category: Category, subcategory: str) -> None:
@@ -201,6 +193,20 @@ def evaluate(policy: Policy, data: EvaluateRequest, *, now: datetime) -> Evaluat
             rule_id=routed.rule_id,
         ),
         deadlines=DeadlinesRead(respond_by=respond, resolve_by=resolve),
+        ladder=[
+            LadderRungRead(stage=stage, level=rung.level.id, kind=rung.level.kind, at=rung.at)
+            for stage, started, due in (
+                (Stage.RESPOND, reported_at, respond),
+                (Stage.RESOLVE, reported_at, resolve),
+            )
+            for rung in clocks.rungs(
+                policy.escalation,
+                started_at=started,
+                due_at=due,
+                urgent=data.urgent,
+                severity=graded.severity,
+            )
+        ],
         assignment_missing=lifecycle.gate(
             Status.ASSIGNED,
             EventSnapshot(
@@ -216,23 +222,6 @@ def evaluate(policy: Policy, data: EvaluateRequest, *, now: datetime) -> Evaluat
             policy,
         ),
     )
-
-
-async def policy_in_force(database: Database) -> Policy:
-    """`current_policy` for the hot paths, which have no request session: one is opened only
-    when the cache is due, by one request while the others go on with the policy they have
-    (a change made in this process empties the cache, so nobody goes on with that one)."""
-    cached = _cached()
-    if cached is not None:
-        return cached
-    if _cache.refreshing and _cache.policy is not None:
-        return _cache.policy
-    _cache.refreshing = True
-    try:
-        async with database.session_maker() as session, session.begin():
-            return await current_policy(session)
-    finally:
-        _cache.refreshing = False
 
 
 async def _policy_dep(session: SessionDep) -> Policy:

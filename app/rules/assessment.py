@@ -14,9 +14,9 @@ def override_problems(
     reason: str | None,
     policy: Policy,
 ) -> list[str]:
-    """R3.2.2 / R3.1.3: a manual grade needs a reason and never takes an urgent event below
-    the policy's `grading.urgent_floor` (issue 11 item 4; `important` by default). Returns the
-    problems (empty when the override may stand)."""
+    """R3.2.2, R3.1.3: what stops a manual grade: a reason missing, an urgent event too low."""
+    # Never below the policy's `grading.urgent_floor` for an urgent event (issue 11 item 4;
+    # `important` by default). Returns the problems (empty when the override may stand).
     problems: list[str] = []
     if override is None or override == graded:
         return problems
@@ -36,9 +36,8 @@ def cooperating_for(
 
 
 def status_after_reclassify(target: Status, assignment_missing: Sequence[str]) -> Status:
-    """R3.2.3: re-classifying an assigned event keeps it assigned only while its assignment
-    still meets the assignment gate under the new category; otherwise it goes back to
-    `classified` to be assigned again."""
+    """R3.2.3: a re-classified event stays assigned only while its assignment gate holds."""
+    # Otherwise it goes back to `classified` to be assigned again.
     if target is Status.ASSIGNED and assignment_missing:
         return Status.CLASSIFIED
     return target

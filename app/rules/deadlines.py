@@ -1,11 +1,45 @@
 """Due times from urgency, severity and the working calendar (R1.3.1, product.md section 3)."""
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
 
 from app.rules.policy import Policy, WorkingCalendar
-from app.rules.vocabulary import Severity
+from app.rules.vocabulary import Severity, Status
+
+
+class DueDate(StrEnum):
+    """The due dates an event carries (R1.3.1); the values are the event's fields."""
+
+    RESPOND_BY = "respond_by"
+    RESOLVE_BY = "resolve_by"
+    FEEDBACK_BY = "feedback_by"
+    REVIEW_BY = "review_by"
+
+
+# Which due date a status is waiting on (product.md section 3: an event is overdue once the
+# due date of its current stage has passed); later statuses have none.
+STAGE_DUE: Final[Mapping[Status, DueDate]] = MappingProxyType(
+    {
+        Status.REPORTED: DueDate.RESPOND_BY,
+        Status.CLASSIFIED: DueDate.RESPOND_BY,
+        Status.ASSIGNED: DueDate.RESOLVE_BY,
+        Status.IN_PROGRESS: DueDate.RESOLVE_BY,
+        Status.RESOLVED: DueDate.FEEDBACK_BY,
+        Status.FEEDBACK_GIVEN: DueDate.REVIEW_BY,
+    }
+)
+
+
+def is_overdue(status: Status, due: Mapping[DueDate, datetime | None], now: datetime) -> bool:
+    """R1.3.1 (product.md section 3): the due date of the event's current stage has passed."""
+    which = STAGE_DUE.get(status)
+    moment = None if which is None else due.get(which)
+    return moment is not None and moment < now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""The event lifecycle: the transition table and the gates that check content (R3)."""
+"""The event lifecycle: the transition table, what each status allows besides, and the gates
+that check content (R3)."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -6,7 +7,18 @@ from types import MappingProxyType
 from typing import Final
 
 from app.rules.policy import Policy
-from app.rules.vocabulary import Action, Category, Severity, Status
+from app.rules.vocabulary import (
+    Action,
+    ActionStatus,
+    Activity,
+    Audience,
+    Category,
+    FeedbackOutcome,
+    SatisfactionOutcome,
+    Severity,
+    Status,
+    StepStatus,
+)
 
 TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = MappingProxyType(
     {
@@ -33,6 +45,26 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = MappingProxyType(
     }
 )
 
+_AFTER_RESOLUTION: Final = frozenset({Status.RESOLVED, Status.FEEDBACK_GIVEN, Status.REVIEWED})
+_FEEDBACK_GIVEN: Final = frozenset({Status.FEEDBACK_GIVEN, Status.REVIEWED})
+# The actions that leave the status as it is, and the statuses that allow them: the other half
+# of what an event allows (the `allowed` list of a refusal and of the checklist).
+IN_STATUS: Final[Mapping[Activity, frozenset[Status]]] = MappingProxyType(
+    {
+        # Progress reports, internal notes and customer contacts, whatever the status (R6).
+        Activity.ADD_NOTE: frozenset(Status),
+        Activity.UPDATE_STEP: frozenset({Status.IN_PROGRESS}),  # R3.3.2
+        Activity.FEEDBACK_TO_INTAKE: frozenset({Status.RESOLVED}),  # R3.4.1
+        Activity.DECIDE_FEEDBACK: frozenset({Status.RESOLVED}),  # R3.4.1, R4.1
+        Activity.RECORD_SATISFACTION: _FEEDBACK_GIVEN,  # R6.2: after the reporter heard back
+        Activity.CREATE_SURVEY_LINK: _FEEDBACK_GIVEN,
+        # Improvement actions are planned, done and verified from resolution until closing.
+        Activity.ADD_ACTION: _AFTER_RESOLUTION,  # R3.5.2
+        Activity.COMPLETE_ACTION: _AFTER_RESOLUTION,
+        Activity.VERIFY_ACTION: _AFTER_RESOLUTION,
+    }
+)
+
 HAPPY_PATH: Final[tuple[Status, ...]] = (
     Status.REPORTED,
     Status.CLASSIFIED,
@@ -48,7 +80,9 @@ HAPPY_PATH: Final[tuple[Status, ...]] = (
 class TransitionNotAllowed(Exception):
     """The action is not allowed from the event's current status (R1.3.2)."""
 
-    def __init__(self, current: Status, action: Action, allowed: tuple[Action, ...]) -> None:
+    def __init__(
+        self, current: Status, action: Action | Activity, allowed: tuple[Action | Activity, ...]
+    ) -> None:
         self.current = current
         self.action = action
         self.allowed = allowed
@@ -59,8 +93,18 @@ class TransitionNotAllowed(Exception):
 
 
 def actions_from(status: Status) -> tuple[Action, ...]:
-    """The actions allowed from a status, in Action order (R1.3.2)."""
+    """The status-changing actions allowed from a status, in Action order (R1.3.2)."""
     return tuple(action for action in Action if (status, action) in TRANSITIONS)
+
+
+def activities_in(status: Status) -> tuple[Activity, ...]:
+    """The actions that keep the status and are allowed in it, in Activity order (R1.3.2)."""
+    return tuple(activity for activity in Activity if status in IN_STATUS[activity])
+
+
+def allowed_in(status: Status) -> tuple[Action | Activity, ...]:
+    """Everything a status allows: its transitions, then what keeps the status (R1.3.2)."""
+    return (*actions_from(status), *activities_in(status))
 
 
 def next_status(current: Status, action: Action) -> Status:
@@ -68,7 +112,43 @@ def next_status(current: Status, action: Action) -> Status:
     try:
         return TRANSITIONS[(current, action)]
     except KeyError:
-        raise TransitionNotAllowed(current, action, actions_from(current)) from None
+        raise TransitionNotAllowed(current, action, allowed_in(current)) from None
+
+
+def require_activity(current: Status, activity: Activity) -> None:
+    """Raise TransitionNotAllowed when the status does not allow the activity (R1.3.2)."""
+    if current not in IN_STATUS[activity]:
+        raise TransitionNotAllowed(current, activity, allowed_in(current))
+
+
+# Going back to work (a returned feedback, a reopen) clears the stage times and due dates the
+# loop reached after the work and the satisfaction facts kept on the event for the KPIs.
+LOOP_FIELDS: Final = (
+    "resolved_at",
+    "feedback_at",
+    "feedback_by",
+    "review_by",
+    "reviewed_at",
+    "satisfaction_score",
+    "satisfaction_unreachable",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopReset:
+    """What going back to work resets (R3.4.1, R6.2): the status, the event fields `cleared`;
+    the loop's feedback is superseded, its satisfaction dropped and its unused survey links
+    expired (the old records stay on the timeline)."""
+
+    status: Status
+    cleared: tuple[str, ...] = LOOP_FIELDS
+
+
+def back_to_work(current: Status, action: Action) -> LoopReset:
+    """R3.4.1, R4.1: returned feedback or a reopen starts a new loop that proves itself afresh."""
+    if action not in (Action.RETURN_FEEDBACK, Action.REOPEN):
+        raise ValueError(f"{action.value} does not send an event back to work")
+    return LoopReset(status=next_status(current, action))
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,7 +160,7 @@ def next_status(current: Status, action: Action) -> Status:
 class StepFacts:
     """One plan step (R3.3.1)."""
 
-    status: str  # "open" | "done" | "dropped"
+    status: StepStatus
     has_owner: bool
     has_due: bool
     drop_reason: bool
@@ -90,8 +170,8 @@ class StepFacts:
 class FeedbackFacts:
     """One feedback report (R3.4)."""
 
-    audience: str  # "intake" | "reporter"
-    decision: str | None  # None | "accepted" | "returned"
+    audience: Audience
+    decision: FeedbackOutcome | None
     complete: bool  # result, measures and prevention advice all written
 
 
@@ -99,7 +179,7 @@ class FeedbackFacts:
 class ActionFacts:
     """One improvement action (R3.5.2)."""
 
-    status: str  # "open" | "done"
+    status: ActionStatus
     verified_effective: bool | None
     verifier_is_completer: bool
 
@@ -146,7 +226,7 @@ class EventSnapshot:
     feedback: tuple[FeedbackFacts, ...] = ()
     review: ReviewFacts | None = None
     actions: tuple[ActionFacts, ...] = ()
-    satisfaction: str | None = None  # None | "recorded" | "unreachable"
+    satisfaction: SatisfactionOutcome | None = None
     satisfaction_attempts: int = 0
 
 
@@ -260,10 +340,10 @@ def _in_progress(s: EventSnapshot, policy: Policy) -> dict[str, bool]:
 
 
 def _resolved(s: EventSnapshot, _: Policy) -> dict[str, bool]:
-    checks = {"steps.open": all(step.status in ("done", "dropped") for step in s.steps)}
-    if any(step.status == "dropped" for step in s.steps):
+    checks = {"steps.open": all(step.status != StepStatus.OPEN for step in s.steps)}
+    if any(step.status == StepStatus.DROPPED for step in s.steps):
         checks["steps.drop_reason"] = all(
-            step.drop_reason for step in s.steps if step.status == "dropped"
+            step.drop_reason for step in s.steps if step.status == StepStatus.DROPPED
         )
     checks["resolution.result"] = s.resolution_result
     checks["resolution.measures"] = s.resolution_measures
@@ -273,9 +353,12 @@ def _resolved(s: EventSnapshot, _: Policy) -> dict[str, bool]:
 def _feedback_given(s: EventSnapshot, _: Policy) -> dict[str, bool]:
     return {
         "feedback.intake_accepted": any(
-            f.audience == "intake" and f.decision == "accepted" and f.complete for f in s.feedback
+            f.audience == Audience.INTAKE and f.decision == FeedbackOutcome.ACCEPTED and f.complete
+            for f in s.feedback
         ),
-        "feedback.reporter": any(f.audience == "reporter" and f.complete for f in s.feedback),
+        "feedback.reporter": any(
+            f.audience == Audience.REPORTER and f.complete for f in s.feedback
+        ),
     }
 
 
@@ -302,17 +385,22 @@ def _closed(s: EventSnapshot, policy: Policy) -> dict[str, bool]:
     checks: dict[str, bool] = {}
     actions_needed = s.severity is not None and s.severity in policy.gates.actions_severities
     if s.actions or actions_needed:
-        checks["actions.done"] = all(a.status == "done" for a in s.actions)
+        checks["actions.done"] = all(a.status == ActionStatus.DONE for a in s.actions)
         checks["actions.verified"] = all(
             a.verified_effective is True and not a.verifier_is_completer
             for a in s.actions
-            if a.status == "done"
+            if a.status == ActionStatus.DONE
         )
-    checks["satisfaction"] = s.satisfaction == "recorded" or (
-        s.satisfaction == "unreachable"
-        and s.satisfaction_attempts >= policy.gates.satisfaction_attempts
+    checks["satisfaction"] = s.satisfaction == SatisfactionOutcome.RECORDED or (
+        s.satisfaction == SatisfactionOutcome.UNREACHABLE
+        and unreachable_proven(s.satisfaction_attempts, policy)
     )
     return checks
+
+
+def unreachable_proven(attempts: int, policy: Policy) -> bool:
+    """R6.2: a reporter counts as unreachable only after the policy's number of attempts."""
+    return attempts >= policy.gates.satisfaction_attempts
 
 
 _GATES: Final[Mapping[Status, Callable[[EventSnapshot, Policy], dict[str, bool]]]] = (
@@ -353,18 +441,18 @@ def _detail(code: str, done: bool, s: EventSnapshot, policy: Policy) -> str:
     if done:
         return GATE_DESCRIPTIONS[code]
     if code == "steps.open":
-        still_open = sum(1 for step in s.steps if step.status not in ("done", "dropped"))
+        still_open = sum(1 for step in s.steps if step.status == StepStatus.OPEN)
         return f"{still_open} of {len(s.steps)} steps still open."
     if code == "plan.step_owner":
         return f"{sum(1 for step in s.steps if not step.has_owner)} step(s) without an owner."
     if code == "plan.step_due":
         return f"{sum(1 for step in s.steps if not step.has_due)} step(s) without a due time."
     if code == "actions.done":
-        return f"{sum(1 for a in s.actions if a.status != 'done')} action(s) not done."
+        return f"{sum(1 for a in s.actions if a.status != ActionStatus.DONE)} action(s) not done."
     if code == "coordination.departments":
         needed = policy.routing.internal_coordination.min_departments
         return f"{len(_departments(s))} of at least {needed} departments named."
-    if code == "satisfaction" and s.satisfaction == "unreachable":
+    if code == "satisfaction" and s.satisfaction == SatisfactionOutcome.UNREACHABLE:
         needed = policy.gates.satisfaction_attempts
         return f"Unreachable after {s.satisfaction_attempts} of {needed} contact attempts."
     return GATE_DESCRIPTIONS[code]

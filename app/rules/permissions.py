@@ -1,10 +1,13 @@
-"""Who may do what on an event (product.md sections 1 and 2; R3.3.2, R4, R5.1).
+"""Who may see and do what on an event (product.md sections 1 and 2; R3.3.2, R4, R5.1).
 
 A role grants an action either anywhere (`ANY`), only on events its department leads (`LEAD`),
 or on events its department leads or cooperates on (`INVOLVED`). Admin may do everything.
-Visibility is separate: an event one may not see answers 404 before any of this is asked.
+Visibility is separate: an event one may not see answers 404 before any of this is asked. It
+is decided here once (`sight_grounds`, `may_see`); `app/events/repository/visibility.py` is
+its only translation to SQL, and a property test holds the two equal.
 """
 
+import functools
 from collections.abc import Collection, Mapping
 from enum import StrEnum
 from types import MappingProxyType
@@ -75,15 +78,19 @@ MATRIX: Final[Mapping[EventAction, Mapping[Role, Grant]]] = MappingProxyType(
 )
 
 
-def may(
+# Outside the matrix (R3.3.2, R3.5.2): a plan step's owner may update their own step, and an
+# improvement action's own department counts as the lead for completing and verifying it.
+STEP_OWNER_MAY: Final = frozenset({EventAction.UPDATE_STEP})
+ACTION_DEPARTMENT_LEADS: Final = frozenset({EventAction.COMPLETE_ACTION, EventAction.VERIFY_ACTION})
+
+
+def _granted(
     action: EventAction,
     roles: Collection[Role],
-    *,
     department: str | None,
     lead: str | None,
-    cooperating: Collection[str] = (),
+    cooperating: Collection[str],
 ) -> bool:
-    """True when one of `roles` grants `action` on an event led by `lead` (R1.3.3)."""
     if Role.ADMIN in roles:
         return True
     grants = MATRIX[action]
@@ -102,9 +109,64 @@ def may(
     return False
 
 
+def may(
+    action: EventAction,
+    roles: Collection[Role],
+    *,
+    department: str | None,
+    lead: str | None,
+    cooperating: Collection[str] = (),
+    owns_step: bool = False,
+    action_department: str | None = None,
+) -> bool:
+    """R1.3.3, R3.3.2, R3.5.2: whether one of `roles` grants `action` on this event."""
+    if owns_step and action in STEP_OWNER_MAY:
+        return True
+    if (
+        action_department is not None
+        and action in ACTION_DEPARTMENT_LEADS
+        and _granted(action, roles, department, action_department, ())
+    ):
+        return True
+    return _granted(action, roles, department, lead, cooperating)
+
+
 def sees_every_event(roles: Collection[Role]) -> bool:
-    """Product.md section 1: admin, supervisors and the intake desk see every event."""
+    """R4.1, R5.1 (product.md section 1): admin, supervisors and the intake desk see all."""
     return not {Role.ADMIN, Role.SUPERVISOR, Role.INTAKE_AGENT}.isdisjoint(roles)
+
+
+class Sight(StrEnum):
+    """Why a caller sees an event (product.md section 1): any one ground is enough."""
+
+    EVERY_EVENT = "every_event"  # admin, supervisors and the intake desk (R4.1, R5.1)
+    REPORTED = "reported"  # they reported it
+    LEADS = "leads"  # their department leads it (R3.2.3)
+    COOPERATES = "cooperates"  # their department cooperates on it (R3.2.3, R4.3)
+    OWNS_STEP = "owns_step"  # they own a step of its plan (R3.3.1)
+    OWNS_ACTION = "owns_action"  # their department owns one of its improvement actions (R3.5.2)
+
+
+# The grounds that involve a handler or head in the event: they see it other than as its
+# reporter, so in the staff view (app/rules/views.py).
+INVOLVING: Final = frozenset({Sight.LEADS, Sight.COOPERATES, Sight.OWNS_STEP, Sight.OWNS_ACTION})
+
+
+@functools.cache
+def _grounds(roles: frozenset[Role], has_department: bool) -> tuple[Sight, ...]:
+    if sees_every_event(roles):
+        return (Sight.EVERY_EVENT,)
+    if {Role.HANDLER, Role.DEPT_HEAD}.isdisjoint(roles):
+        return (Sight.REPORTED,)
+    if not has_department:
+        return (Sight.REPORTED, Sight.OWNS_STEP)
+    # The cheap tests of the event's own columns before those of its plan and actions.
+    return (Sight.REPORTED, Sight.LEADS, Sight.COOPERATES, Sight.OWNS_STEP, Sight.OWNS_ACTION)
+
+
+def sight_grounds(roles: Collection[Role], *, has_department: bool) -> tuple[Sight, ...]:
+    """R3.3.1, R3.5.2, R4 (product.md section 1): the grounds on which the roles see events."""
+    return _grounds(frozenset(roles), has_department)
 
 
 def may_see(
@@ -117,22 +179,21 @@ def may_see(
     owns_step: bool = False,
     action_departments: Collection[str] = (),
 ) -> bool:
-    """Handlers and heads see events their department leads or cooperates on, or owns an
-    improvement action of (R3.5.2, R4.3), and events with a plan step they own (R3.3.1);
-    anyone sees the events they reported (product.md section 1)."""
-    if sees_every_event(roles) or is_reporter:
-        return True
-    if {Role.HANDLER, Role.DEPT_HEAD}.isdisjoint(roles):
-        return False
-    if owns_step:
-        return True
-    return department is not None and (
-        department == lead or department in cooperating or department in action_departments
-    )
+    """R3.3.1, R3.5.2, R4.3 (product.md section 1): whether one of the caller's grounds holds."""
+    holds = {
+        Sight.EVERY_EVENT: True,
+        Sight.REPORTED: is_reporter,
+        Sight.LEADS: department is not None and department == lead,
+        Sight.COOPERATES: department is not None and department in cooperating,
+        Sight.OWNS_STEP: owns_step,
+        Sight.OWNS_ACTION: department is not None and department in action_departments,
+    }
+    grounds = sight_grounds(roles, has_department=department is not None)
+    return any(holds[ground] for ground in grounds)
 
 
 def matrix_markdown() -> str:
-    """The matrix as the Markdown table the README shows (a test keeps them equal)."""
+    """R1.3.3: the matrix as the Markdown table the README shows (a test keeps them equal)."""
     roles = list(Role)
     lines = [
         "| action | " + " | ".join(r.value for r in roles) + " |",

@@ -16,12 +16,13 @@ roles alone, except for handlers and heads, whose reading statement says whether
 involved (no extra round trip).
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
 from app.rules.permissions import sees_every_event
-from app.rules.vocabulary import Role
+from app.rules.vocabulary import Audience, NoteVisibility, Role
 
 
 class EventView(StrEnum):
@@ -32,9 +33,10 @@ class EventView(StrEnum):
 
 
 def view_by_roles(roles: Collection[Role]) -> EventView | None:
-    """The view when the roles alone decide it (R6.1; product.md section 1): staff for those
-    who see every event, reporter for those who see only what they reported; None for handlers
-    and heads, who see some events through their department and others as their reporter."""
+    """R6.1: the view when the roles alone decide it; None for handlers and department heads."""
+    # Staff for those who see every event, reporter for those who see only what they
+    # reported; handlers and heads see some events through their department and others as
+    # their reporter.
     if sees_every_event(roles):
         return EventView.STAFF
     if {Role.HANDLER, Role.DEPT_HEAD}.isdisjoint(roles):
@@ -43,9 +45,10 @@ def view_by_roles(roles: Collection[Role]) -> EventView | None:
 
 
 def event_view(roles: Collection[Role], *, involved: bool) -> EventView:
-    """The caller's view of one event (R6.1, R6.2). `involved`: the caller sees it other than
-    as its reporter, i.e. `permissions.may_see(..., is_reporter=False)` holds (their
-    department leads, cooperates on or owns an improvement action of it, or they own a step)."""
+    """R6.1, R6.2: the caller's view of one event; `involved`: seen other than as reporter."""
+    # `involved`: `permissions.may_see(..., is_reporter=False)` holds, i.e. one of the
+    # `permissions.INVOLVING` grounds (their department leads, cooperates on or owns an
+    # improvement action of it, or they own a step).
     return view_by_roles(roles) or (EventView.STAFF if involved else EventView.REPORTER)
 
 
@@ -79,6 +82,7 @@ REPORTER_EVENT_FIELDS: Final = frozenset(
         "respond_by",
         "resolve_by",
         "feedback_by",
+        "sla",
         "resolved_at",
         "closed_at",
         "created_by",
@@ -88,9 +92,9 @@ REPORTER_EVENT_FIELDS: Final = frozenset(
 )
 # What the reporter's detail adds: the feedback given to them (`audience` reporter, R3.4.1-2)
 # and their satisfaction (R6.2).
-REPORTER_FEEDBACK_AUDIENCE: Final = "reporter"
+REPORTER_FEEDBACK_AUDIENCE: Final = Audience.REPORTER
 # Notes: only those written for the reporter (customer contacts, R6.2).
-REPORTER_NOTE_VISIBILITY: Final = "reporter"
+REPORTER_NOTE_VISIBILITY: Final = NoteVisibility.REPORTER
 # The checklist: only the gates about their report, the feedback to them and their satisfaction.
 REPORTER_CHECKLIST_CODES: Final = frozenset(
     {
@@ -105,7 +109,7 @@ REPORTER_CHECKLIST_CODES: Final = frozenset(
 )
 
 
-def note_visibilities(view: EventView) -> frozenset[str] | None:
+def note_visibilities(view: EventView) -> frozenset[NoteVisibility] | None:
     """The note visibilities a view reads (R6.1, R6.2); None: all of them."""
     return None if view is EventView.STAFF else frozenset({REPORTER_NOTE_VISIBILITY})
 
@@ -121,6 +125,72 @@ def shows_improvement_actions(view: EventView) -> bool:
 
 
 def shows_timeline_details(view: EventView) -> bool:
-    """Timeline entries' before/after and notes are internal texts (R6.1, R7.1): the reporter
-    view keeps what happened and when, and who did it only when it was the caller."""
+    """R6.1, R7.1: whether a view shows the timeline entries' before/after and notes."""
+    # They are internal texts: the reporter view keeps what happened and when, and who did it
+    # only when it was the caller.
     return view is EventView.STAFF
+
+
+# ---- the list's filters (review of issue 10, item 1; R6.1) ----------------------------------
+# A filter of `GET /v1/events` (its query parameter) matches on fields of the event, so it may
+# be used only in a view that shows every field it reads: a filter on a hidden field would
+# answer "is this event's severity major?" about a field the caller may not see. Each filter
+# and sort with the fields it reads; a view may use those whose fields it shows.
+# The due filters (`overdue`, `due_before`, `breached`, `sort=due_at`) read the running stage's
+# due time, which for the review stage is `review_by`: not in the reporter view (R3.5), whose
+# `sla` shows the respond, resolve and feedback clocks only. So they are staff filters; a
+# reporter reads the clock of each of their events in its `sla`.
+_DUE_TIMES: Final = frozenset({"respond_by", "resolve_by", "feedback_by", "review_by"})
+LIST_FILTER_FIELDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "status": frozenset({"status"}),
+        "category": frozenset({"category"}),
+        "severity": frozenset({"severity"}),
+        "department": frozenset({"lead_department", "cooperating_departments"}),
+        "assignee_id": frozenset({"assignee_id"}),
+        "urgent": frozenset({"urgent"}),
+        "overdue": _DUE_TIMES,
+        "created_from": frozenset({"created_at"}),
+        "created_to": frozenset({"created_at"}),
+        "q": frozenset({"title", "description"}),
+        "external_system": frozenset({"external_ref"}),
+        "updated_since": frozenset({"updated_at"}),
+        "due_before": _DUE_TIMES,
+        "breached": _DUE_TIMES,
+    }
+)
+LIST_SORT_FIELDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "created_at": frozenset({"created_at"}),
+        "updated_at": frozenset({"updated_at"}),
+        "due_at": _DUE_TIMES,
+    }
+)
+
+
+def _shown(view: EventView, fields: frozenset[str]) -> bool:
+    return view is EventView.STAFF or fields <= REPORTER_EVENT_FIELDS
+
+
+def list_filters(view: EventView) -> frozenset[str]:
+    """R6.1: the list filters a view may use (those reading only fields the view shows)."""
+    return frozenset(name for name, fields in LIST_FILTER_FIELDS.items() if _shown(view, fields))
+
+
+def list_sorts(view: EventView) -> frozenset[str]:
+    """R6.1: the list orders a view may use."""
+    return frozenset(name for name, fields in LIST_SORT_FIELDS.items() if _shown(view, fields))
+
+
+# What only the staff view may filter or sort on: for a handler or head, whose view differs
+# per event, such a condition holds only on the events they see in the staff view.
+STAFF_ONLY_FILTERS: Final = frozenset(LIST_FILTER_FIELDS) - list_filters(EventView.REPORTER)
+STAFF_ONLY_SORTS: Final = frozenset(LIST_SORT_FIELDS) - list_sorts(EventView.REPORTER)
+
+
+def refused_list_filters(view: EventView, used: Collection[str], sort: str) -> list[str]:
+    """R6.1: the filters among `used` (and `sort`) that `view` may not use, sorted."""
+    refused = set(used) - list_filters(view)
+    if sort not in list_sorts(view):
+        refused.add("sort")
+    return sorted(refused)

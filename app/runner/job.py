@@ -1,7 +1,7 @@
 """A periodic job and the piece of work it does at a time (issue 12, item 1)."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,9 @@ class Piece:
     session: AsyncSession
     now: datetime
     holder: str
+    # Called after the piece's transaction has committed (not when it rolls back): e.g. to
+    # wake another job for the rows this piece made visible.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 Work = Callable[[Piece], Awaitable[int]]
@@ -43,3 +46,15 @@ class Job:
     work: Work
     once_every: timedelta | None = None
     max_pieces: int = 100
+    # This job's own poll interval (None: the runner's `RUNNER_POLL_SECONDS`), for work that
+    # must start within a second of being written (webhook delivery, issue 13).
+    poll_seconds: float | None = None
+    # A piece that did fewer items than this ends the run until the next poll (it has caught
+    # up), so a job that polls often does not spin through near-empty transactions.
+    full_piece: int = 1
+    # Called once when the runner stops, after the job's last piece (to close what the job
+    # holds across runs, such as an HTTP connection pool).
+    close: Callable[[], Awaitable[None]] | None = None
+    # Returns when the job has new work: the runner then runs it at once instead of waiting
+    # out the poll (the poll still finds work nobody announced).
+    wakeup: Callable[[], Awaitable[object]] | None = None

@@ -109,6 +109,12 @@ class Runner:
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 log.error("job_task_died", task=task.get_name(), exc_info=task.exception())
+        for job in self.jobs:
+            if job.close is not None:
+                try:
+                    await job.close()
+                except Exception:
+                    log.exception("job_close_failed", job=job.name)
         log.info("runner_stopped", holder=self.holder, cancelled=[t.get_name() for t in late])
 
     async def _loop(self, job: Job) -> None:
@@ -130,9 +136,19 @@ class Runner:
                 )
             else:
                 failures = 0
-                delay = self.poll_seconds * random.uniform(0.9, 1.1)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
+                delay = (job.poll_seconds or self.poll_seconds) * random.uniform(0.9, 1.1)
+            await self._idle(job, delay)
+
+    async def _idle(self, job: Job, delay: float) -> None:
+        """Wait `delay` seconds, or less if a stop is asked for or the job is woken."""
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self.stopping.wait())]
+        if job.wakeup is not None:
+            waiters.append(asyncio.ensure_future(job.wakeup()))
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def run(self, job: Job) -> int:
         """One run of `job`: its pieces until one does nothing, `max_pieces` were done or a stop
@@ -164,10 +180,13 @@ class Runner:
             if pieces and lease is not None and not await self._renew(job.name, lease):
                 break
             async with self.session_maker() as session, session.begin():
-                done = await job.work(Piece(session=session, now=self.clock(), holder=self.holder))
+                piece = Piece(session=session, now=self.clock(), holder=self.holder)
+                done = await job.work(piece)
+            for committed in piece.on_commit:
+                committed()
             pieces += 1
             total += done
-            if done <= 0:
+            if done < max(job.full_piece, 1):
                 break
         if total:
             log.info(

@@ -39,6 +39,11 @@ def later(hours: float = 48) -> str:
     return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
 
 
+def at(value: str) -> datetime:
+    """A time as a response gives it (RFC 3339)."""
+    return datetime.fromisoformat(value)
+
+
 async def call(
     client: httpx.AsyncClient,
     method: str,
@@ -208,6 +213,56 @@ SCENARIOS = {s.category: s for s in (BUSINESS_ISSUE, MAJOR_COMPLAINT, COORDINATI
 
 def url(event_id: str, tail: str = "") -> str:
     return f"/v1/events/{event_id}{tail}"
+
+
+async def report(client: httpx.AsyncClient, actor: Actor, **overrides: Any) -> JSON:
+    """A new event (`intake_body` with `overrides`), reported by `actor`."""
+    response = await client.post("/v1/events", json=intake_body(**overrides), headers=actor.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def post_classification(
+    client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any
+) -> httpx.Response:
+    return await client.post(url(event_id, "/classification"), json=body, headers=actor.headers)
+
+
+async def classified(client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any) -> JSON:
+    """Classify with `body`; asserts 200 and returns the event."""
+    response = await post_classification(client, actor, event_id, **body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def post_assignment(
+    client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any
+) -> httpx.Response:
+    return await client.post(url(event_id, "/assignment"), json=body, headers=actor.headers)
+
+
+async def assigned(client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any) -> JSON:
+    """Assign with `body`; asserts 200 and returns the event."""
+    response = await post_assignment(client, actor, event_id, **body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def classified_event(
+    client: httpx.AsyncClient,
+    desk: Actor,
+    category: str,
+    subcategory: str,
+    *,
+    involved: list[str] | None = None,
+    impact: JSON | None = None,
+    reporter: Actor | None = None,
+) -> JSON:
+    """A new event (reported by `reporter`, else the desk), classified by the desk."""
+    event = await report(client, reporter or desk, involved_departments=involved or [])
+    return await classified(
+        client, desk, event["id"], category=category, subcategory=subcategory, impact=impact or {}
+    )
 
 
 async def intake(

@@ -1,58 +1,17 @@
 """Assignment on real PostgreSQL (R3.2.3; product.md sections 2, 3 and 7)."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from app.rules.vocabulary import Role
+from tests.api.flow import assigned as _assigned
+from tests.api.flow import at as _at
+from tests.api.flow import classified_event as _classified_event
+from tests.api.flow import post_assignment as _assign
 from tests.conftest import Actor, MakeActor, intake_body
-
-
-async def _classified_event(
-    client: httpx.AsyncClient,
-    desk: Actor,
-    category: str,
-    subcategory: str,
-    *,
-    involved: list[str] | None = None,
-    impact: dict[str, Any] | None = None,
-    reporter: Actor | None = None,
-) -> dict[str, Any]:
-    intake = await client.post(
-        "/v1/events",
-        json=intake_body(involved_departments=involved or []),
-        headers=(reporter or desk).headers,
-    )
-    assert intake.status_code == 201, intake.text
-    classified = await client.post(
-        f"/v1/events/{intake.json()['id']}/classification",
-        json={"category": category, "subcategory": subcategory, "impact": impact or {}},
-        headers=desk.headers,
-    )
-    assert classified.status_code == 200, classified.text
-    event: dict[str, Any] = classified.json()
-    return event
-
-
-async def _assign(
-    client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any
-) -> httpx.Response:
-    return await client.post(f"/v1/events/{event_id}/assignment", json=body, headers=actor.headers)
-
-
-async def _assigned(
-    client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any
-) -> dict[str, Any]:
-    response = await _assign(client, actor, event_id, **body)
-    assert response.status_code == 200, response.text
-    event: dict[str, Any] = response.json()
-    return event
-
-
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 @pytest.mark.parametrize(
@@ -358,7 +317,7 @@ async def test_assigning_an_unclassified_event_is_refused(
     intake = await client.post("/v1/events", json=intake_body(), headers=desk.headers)
     response = await _assign(client, desk, intake.json()["id"])
     assert response.status_code == 409, response.text
-    assert response.json()["allowed"] == ["classify", "cancel"]
+    assert response.json()["allowed"] == ["classify", "cancel", "add_note"]
 
 
 async def test_supervisor_may_assign(

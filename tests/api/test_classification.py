@@ -1,6 +1,6 @@
 """Classification on real PostgreSQL (R2, R3.1.3, R3.2.1-2; product.md sections 2, 3 and 7)."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -10,35 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.outbox.models import OutboxMessage
 from app.rules.vocabulary import Role
-from tests.conftest import Actor, MakeActor, intake_body
-
-
-async def _intake(client: httpx.AsyncClient, actor: Actor, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/v1/events", json=intake_body(**overrides), headers=actor.headers)
-    assert response.status_code == 201, response.text
-    event: dict[str, Any] = response.json()
-    return event
-
-
-async def _classify(
-    client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any
-) -> httpx.Response:
-    return await client.post(
-        f"/v1/events/{event_id}/classification", json=body, headers=actor.headers
-    )
-
-
-async def _classified(
-    client: httpx.AsyncClient, actor: Actor, event_id: str, **body: Any
-) -> dict[str, Any]:
-    response = await _classify(client, actor, event_id, **body)
-    assert response.status_code == 200, response.text
-    event: dict[str, Any] = response.json()
-    return event
-
-
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+from tests.api.flow import at as _at
+from tests.api.flow import classified as _classified
+from tests.api.flow import post_classification as _classify
+from tests.api.flow import report as _intake
+from tests.conftest import Actor, MakeActor
 
 
 @pytest.mark.parametrize(

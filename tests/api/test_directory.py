@@ -121,6 +121,36 @@ async def test_admin_manages_departments(client: httpx.AsyncClient, admin: Actor
     assert bad.status_code == 422
 
 
+async def test_each_directory_route_checks_its_roles_and_a_new_user_is_located(
+    client: httpx.AsyncClient, admin: Actor, reporter: Actor
+) -> None:
+    """Issue 11 item 3: the roles a directory route needs are checked before it runs (anyone
+    with a key reads departments; staff read users; admins manage), and a created user
+    answers 201 with its `Location`."""
+    created = await client.post(
+        "/v1/users",
+        json={"name": "Lee", "department": "IT", "roles": ["handler"]},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    assert location == f"/v1/users/{created.json()['id']}"
+    assert (await client.get(location, headers=admin.headers)).json()["name"] == "Lee"
+    for path in ("/v1/departments", "/v1/departments/IT"):
+        assert (await client.get(path, headers=reporter.headers)).status_code == 200
+        assert (await client.get(path)).status_code == 401
+    for method, path, body in (
+        ("GET", "/v1/users", None),
+        ("GET", location, None),
+        ("GET", "/v1/api-keys", None),
+        ("PATCH", "/v1/departments/IT", {"name": "IT"}),
+        ("PATCH", location, {"name": "Lee"}),
+        ("DELETE", f"/v1/api-keys/{uuid.uuid4()}", None),
+    ):
+        response = await client.request(method, path, json=body, headers=reporter.headers)
+        assert response.status_code == 403, (method, path)
+
+
 async def test_non_admin_cannot_manage_directory(client: httpx.AsyncClient, desk: Actor) -> None:
     response = await client.post(
         "/v1/departments", json={"code": "QA", "name": "Quality"}, headers=desk.headers
@@ -420,8 +450,39 @@ async def test_two_admins_removing_admins_at_once_leave_one(
                 await conn.execute(
                     sa.update(User).where(User.id.in_([a, b])).values(roles=["admin"], active=True)
                 )
-            auth.principal_cache.clear()
+            auth.forget_principals()
     finally:
         async with engine.begin() as conn:
             await conn.execute(sa.delete(ApiKey).where(ApiKey.user_id.in_([a, b])))
             await conn.execute(sa.delete(User).where(User.id.in_([a, b])))
+
+
+async def test_the_last_key_of_the_last_admin_cannot_be_revoked(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Review of issue 10, item 11: revoking the last API key that lets an active admin in
+    would leave nobody to administer the service through the API: 409 `last-admin`, and the
+    key still works. With a second admin key the first may go; then the second is the last."""
+    await _only_admin(session_maker, admin)
+    keys = await client.get(
+        "/v1/api-keys", params={"user_id": str(admin.id)}, headers=admin.headers
+    )
+    [first] = keys.json()
+    refused = await client.delete(f"/v1/api-keys/{first['id']}", headers=admin.headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/last-admin")
+    assert (await client.get("/v1/me", headers=admin.headers)).status_code == 200
+
+    spare = await client.post(
+        "/v1/api-keys", json={"name": "spare", "user_id": str(admin.id)}, headers=admin.headers
+    )
+    assert spare.status_code == 201
+    spare_headers = {"Authorization": f"Bearer {spare.json()['token']}"}
+    revoked = await client.delete(f"/v1/api-keys/{first['id']}", headers=spare_headers)
+    assert revoked.status_code == 200, revoked.text
+    last = await client.delete(f"/v1/api-keys/{spare.json()['id']}", headers=spare_headers)
+    assert last.status_code == 409
+    assert last.json()["type"].endswith("/last-admin")

@@ -7,7 +7,9 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
+from app.core.db import make_engine
 from app.core.logging import RequestLogMiddleware, add_request_id, request_id
+from app.core.migrations import head_revision
 from app.directory import service as directory
 from app.directory.schemas import DepartmentCreate
 from tests.conftest import Actor, build_app, intake_body
@@ -115,12 +117,35 @@ async def test_a_session_opened_after_the_answer_is_not_kept_and_is_reported(
         assert "LATE" not in await directory.known_department_codes(session)
 
 
-async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
+async def test_healthz_and_readyz(
+    client: httpx.AsyncClient, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """readyz reports the revision the database is really at and the code's head (issue 11,
+    item 7: checked against both, read independently, not against each other)."""
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+    async with session_maker() as session:
+        stamped = await session.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    head = head_revision()
+    assert stamped is not None
+    assert head is not None
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    body = ready.json()
-    assert body["migrations"]["current"] == body["migrations"]["head"] is not None
+    assert ready.json() == {"status": "ok", "migrations": {"current": stamped, "head": head}}
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
+    """Nothing listens on port 1: the check answers 503 with Retry-After, not a 500."""
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/nothing", pool_size=1, max_overflow=0)
+    try:
+        app = build_app(async_sessionmaker(engine, expire_on_commit=False))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable"}
+    assert response.headers["retry-after"].isdigit()
 
 
 async def test_readyz_is_503_when_migrations_are_behind(

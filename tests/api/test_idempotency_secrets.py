@@ -48,6 +48,10 @@ async def test_api_key_token_is_not_stored_and_not_replayed(
     assert replay.headers["content-type"] == "application/problem+json"
     assert replay.json()["type"].endswith("/idempotency-secret-withheld")
     assert token not in replay.text
+    # Review of issue 10, item 3: the problem says what was created, without the secret.
+    created = {k: v for k, v in first.json().items() if k != "token"}
+    assert replay.json()["resource"] == created
+    assert created["prefix"] == token[:12]
     # Still one key: the replay created nothing.
     keys = await client.get(
         "/v1/api-keys", params={"user_id": str(bridge.id)}, headers=admin.headers
@@ -78,6 +82,8 @@ async def test_survey_link_is_not_stored_and_not_replayed(
     assert replay.status_code == 409
     assert replay.json()["type"].endswith("/idempotency-secret-withheld")
     assert token not in replay.text
+    # Review of issue 10, item 3: the link's expiry, without the token or the URL holding it.
+    assert replay.json()["resource"] == {"expires_at": first.json()["expires_at"]}
 
 
 async def test_responses_without_secrets_are_still_replayed(

@@ -221,3 +221,6 @@ async def test_stale_if_match_is_412_and_changes_nothing(
     )
     assert response.status_code in (200, 201), response.text
     assert (await _state(client, cast, change.event_id))[0] == version + 1
+    # Review of issue 10, item 7: every change answers with the event's new ETag, also when
+    # it answers with what it made (a note, feedback, an action, satisfaction, a survey link).
+    assert response.headers["etag"] == f'"v{version + 1}"', change.path

@@ -91,6 +91,26 @@ async def test_known_external_ref_returns_the_existing_event(
     assert other_system.json()["id"] != first.json()["id"]
 
 
+async def test_an_external_ref_of_an_event_one_may_not_see_is_refused_saying_nothing_of_it(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    """Review of issue 10, item 11: the pair is unique service-wide (never a duplicate), so
+    another integration's intake with it is refused; the refusal is its own problem type and
+    tells nothing of the event (no id, ref or status, not that it is hidden from the caller):
+    that the pair is taken is all any answer could not hide (README, API conventions)."""
+    first, second = await make_actor(Role.INTEGRATION), await make_actor(Role.INTEGRATION)
+    body = intake_body(external_ref={"system": "zendesk", "id": "T-7"})
+    made = await client.post("/v1/events", json=body, headers=first.headers)
+    assert made.status_code == 201
+    refused = await client.post("/v1/events", json=body, headers=second.headers)
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["type"].endswith("/external-ref-taken")
+    assert [e["field"] for e in problem["errors"]] == ["body.external_ref"]
+    for told in (made.json()["id"], made.json()["ref"], "see", "reported"):
+        assert told not in refused.text
+
+
 async def test_reporter_must_be_reachable(client: httpx.AsyncClient, reporter: Actor) -> None:
     response = await client.post(
         "/v1/events", json=intake_body(reporter={"name": "Anon"}), headers=reporter.headers

@@ -23,6 +23,16 @@ from tests.api.flow import (
 )
 from tests.conftest import intake_body
 
+# What feedback_given and reviewed allow besides their transitions (rules.lifecycle.IN_STATUS).
+AFTER_FEEDBACK = (
+    "add_note",
+    "record_satisfaction",
+    "create_survey_link",
+    "add_action",
+    "complete_action",
+    "verify_action",
+)
+
 
 async def _status(client: httpx.AsyncClient, cast: Cast, event_id: str) -> str:
     status: str = (await call(client, "GET", url(event_id), cast.desk))["status"]
@@ -46,10 +56,11 @@ async def test_major_complaint_every_gate_refused_until_its_content_is_there(
     event_id = event["id"]
     assert await not_allowed(
         client, "PUT", url(event_id, "/plan"), admin, json=flow.plan_body(cast.handler)
-    ) == ["classify", "cancel"]
+    ) == ["classify", "cancel", "add_note"]
     assert await not_allowed(client, "POST", url(event_id, "/assignment"), cast.desk, json={}) == [
         "classify",
         "cancel",
+        "add_note",
     ]
 
     # Classification: key account and 150 customers make it major.
@@ -62,6 +73,7 @@ async def test_major_complaint_every_gate_refused_until_its_content_is_there(
         "classify",
         "assign",
         "cancel",
+        "add_note",
     ]
 
     # Assignment: a complaint is led by customer service; an override needs a reason and the
@@ -91,7 +103,7 @@ async def test_major_complaint_every_gate_refused_until_its_content_is_there(
     # Plan: a major event records who the plan was discussed with (R3.3.1).
     assert await not_allowed(
         client, "POST", url(event_id, "/resolution"), cast.handler, json=flow.RESOLUTION
-    ) == ["classify", "assign", "plan", "cancel"]
+    ) == ["classify", "assign", "plan", "cancel", "add_note"]
     assert await missing(
         client,
         "PUT",
@@ -154,7 +166,7 @@ async def test_major_complaint_every_gate_refused_until_its_content_is_there(
     )
     assert await not_allowed(
         client, "PUT", url(event_id, "/review"), cast.handler, json=flow.review_body(meeting=True)
-    ) == ["plan", "resolve"]
+    ) == ["plan", "resolve", "add_note", "update_step"]
     await flow.resolve(client, cast.handler, event_id)
 
     # Feedback: the reporter hears the result only after the desk accepted it (R3.4.1).
@@ -187,6 +199,7 @@ async def test_major_complaint_every_gate_refused_until_its_content_is_there(
     assert await not_allowed(client, "POST", url(event_id, "/close"), cast.desk) == [
         "review",
         "reopen",
+        *AFTER_FEEDBACK,
     ]
 
     # Review: a major event needs its meeting and at least one improvement action (R3.5).
@@ -243,13 +256,10 @@ async def test_major_complaint_every_gate_refused_until_its_content_is_there(
     assert event["status"] == "closed"
 
     # A closed event stays closed; the same problem again is a new, linked event.
-    assert (
-        await not_allowed(
-            client, "POST", url(event_id, "/reopen"), cast.desk, json={"reason": "Again"}
-        )
-        == []
-    )
-    assert await not_allowed(client, "POST", url(event_id, "/close"), cast.desk) == []
+    assert await not_allowed(
+        client, "POST", url(event_id, "/reopen"), cast.desk, json={"reason": "Again"}
+    ) == ["add_note"]
+    assert await not_allowed(client, "POST", url(event_id, "/close"), cast.desk) == ["add_note"]
     again = await call(
         client,
         "POST",
@@ -269,7 +279,18 @@ async def test_checklist_lists_every_gate_of_the_path(
     event = await flow.walk(client, cast, MAJOR_COMPLAINT, Status.RESOLVED)
     checklist = await call(client, "GET", url(event["id"], "/checklist"), cast.handler)
     assert checklist["status"] == "resolved"
-    assert checklist["allowed_actions"] == ["give_feedback", "reopen", "return_feedback"]
+    # What the status allows (issue 11 item 4): its transitions, then what keeps the status.
+    assert checklist["allowed_actions"] == [
+        "give_feedback",
+        "reopen",
+        "return_feedback",
+        "add_note",
+        "feedback_to_intake",
+        "decide_feedback",
+        "add_action",
+        "complete_action",
+        "verify_action",
+    ]
     items = {item["code"]: item for item in checklist["items"]}
     stages = {item["stage"] for item in checklist["items"]}
     assert stages == {s.value for s in flow.HAPPY_PATH}
@@ -308,7 +329,7 @@ async def test_checklist_lists_every_gate_of_the_path(
     codes = {item["code"] for item in checklist["items"]}
     assert "review.meeting" not in codes
     assert "review.actions" not in codes
-    assert checklist["allowed_actions"] == ["classify", "cancel"]
+    assert checklist["allowed_actions"] == ["classify", "cancel", "add_note"]
 
 
 async def test_returned_feedback_sends_the_event_back_to_work(
@@ -612,16 +633,13 @@ async def test_cancel_before_work_starts_with_reason_and_duplicate(
         assert cancelled["status"] == "cancelled"
         assert cancelled["duplicate_of"] == original["id"]
         assert cancelled["cancel_reason"] == "Same invoices"
-        assert (
-            await not_allowed(
-                client,
-                "POST",
-                url(event["id"], "/classification"),
-                cast.desk,
-                json=flow.classification(flow.BUSINESS_ISSUE),
-            )
-            == []
-        )
+        assert await not_allowed(
+            client,
+            "POST",
+            url(event["id"], "/classification"),
+            cast.desk,
+            json=flow.classification(flow.BUSINESS_ISSUE),
+        ) == ["add_note"]
     plain = await flow.walk(client, cast, flow.BUSINESS_ISSUE, Status.REPORTED)
     cancelled = await call(
         client, "POST", url(plain["id"], "/cancel"), cast.desk, json={"reason": "Test call"}
@@ -636,7 +654,7 @@ async def test_cancel_after_plan_is_not_allowed(
     event = await flow.walk(client, cast, flow.BUSINESS_ISSUE, Status.IN_PROGRESS)
     assert await not_allowed(
         client, "POST", url(event["id"], "/cancel"), cast.desk, json={"reason": "Too late"}
-    ) == ["plan", "resolve"]
+    ) == ["plan", "resolve", "add_note", "update_step"]
 
 
 async def test_reopen_from_resolved_feedback_given_and_reviewed(
@@ -674,18 +692,12 @@ async def test_closed_event_is_never_reopened_a_recurrence_links_it(
 ) -> None:
     cast = await flow.make_cast(make_actor, "IT")
     closed = await flow.walk(client, cast, flow.BUSINESS_ISSUE, Status.CLOSED)
-    assert (
-        await not_allowed(
-            client, "POST", url(closed["id"], "/reopen"), cast.desk, json={"reason": "It is back"}
-        )
-        == []
-    )
-    assert (
-        await not_allowed(
-            client, "POST", url(closed["id"], "/cancel"), cast.desk, json={"reason": "It is back"}
-        )
-        == []
-    )
+    assert await not_allowed(
+        client, "POST", url(closed["id"], "/reopen"), cast.desk, json={"reason": "It is back"}
+    ) == ["add_note"]
+    assert await not_allowed(
+        client, "POST", url(closed["id"], "/cancel"), cast.desk, json={"reason": "It is back"}
+    ) == ["add_note"]
     recurrence = await flow.intake(
         client, cast.reporter, flow.BUSINESS_ISSUE, recurrence_of=closed["id"]
     )

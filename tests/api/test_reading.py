@@ -8,13 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.events.models import Event
 from app.rules.vocabulary import Role
-from tests.conftest import Actor, MakeActor, intake_body
-
-
-async def _event(client: httpx.AsyncClient, actor: Actor, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/v1/events", json=intake_body(**overrides), headers=actor.headers)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+from tests.api.flow import report as _event
+from tests.conftest import Actor, MakeActor
 
 
 async def _lead(

@@ -246,3 +246,31 @@ async def test_the_openapi_document_shows_both_views(app: FastAPI) -> None:
     assert "assignee_id" not in reporter
     for name in ("EventRead", "EventDetail", "EventReporterRead", "EventReporterDetail"):
         assert "view" in schemas[name]["required"], name
+
+
+async def test_the_reporter_view_has_no_hashes_nor_staff_authors(
+    client: httpx.AsyncClient, make_actor: MakeActor
+) -> None:
+    """Review of issue 10, item 2: an entry's hash is SHA-256 of content the reporter view
+    hides, so a guess of that content (a note, a step title) could be confirmed offline: the
+    reporter view leaves out `hash` and `prev_hash` (its `chain_valid` is checked on the
+    whole entries), and the author of a note is no staff member's id."""
+    cast = await flow.make_cast(make_actor, "IT")
+    event_id = await _handled_event(client, cast, cast.reporter)
+
+    timeline = await flow.timeline(client, cast.reporter, event_id)
+    assert timeline["chain_valid"] is True
+    assert {(e["prev_hash"], e["hash"]) for e in timeline["items"]} == {(None, None)}
+    staff = await flow.timeline(client, cast.desk, event_id)
+    assert all(e["hash"] and e["prev_hash"] for e in staff["items"])
+    for entry in staff["items"]:
+        assert entry["hash"] not in str(timeline)
+
+    notes: list[JSON] = (
+        await client.get(url(event_id, "/notes"), headers=cast.reporter.headers)
+    ).json()
+    assert [(n["body"], n["author_id"]) for n in notes] == [(FOR_REPORTER, None)]
+    staff_notes: list[JSON] = (
+        await client.get(url(event_id, "/notes"), headers=cast.desk.headers)
+    ).json()
+    assert {n["author_id"] for n in staff_notes} == {str(cast.desk.id)}

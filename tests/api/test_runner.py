@@ -24,11 +24,11 @@ from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.idempotency_models import IdempotencyRecord
+from app.jobs import PURGE_IDEMPOTENCY_KEYS, service_jobs
 from app.main import create_app
 from app.runner import runner as runner_module
 from app.runner.claims import claim, release_lease, renew_lease, take_lease
 from app.runner.job import Job, Piece
-from app.runner.jobs import PURGE_IDEMPOTENCY_KEYS, service_jobs
 from app.runner.models import JobLease
 from app.runner.runner import Runner
 

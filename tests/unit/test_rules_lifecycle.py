@@ -25,14 +25,33 @@ from app.rules import (
     is_complex,
     next_status,
 )
+from app.rules.lifecycle import (
+    IN_STATUS,
+    allowed_in,
+    back_to_work,
+    require_activity,
+    unreachable_proven,
+)
+from app.rules.vocabulary import (
+    ActionStatus,
+    Activity,
+    Audience,
+    FeedbackOutcome,
+    SatisfactionOutcome,
+    StepStatus,
+)
 
 POLICY: Final = default_policy()
 
-DONE_STEP: Final = StepFacts(status="done", has_owner=True, has_due=True, drop_reason=False)
-OPEN_STEP: Final = replace(DONE_STEP, status="open")
-DROPPED_STEP: Final = replace(DONE_STEP, status="dropped", drop_reason=True)
-INTAKE_ACCEPTED: Final = FeedbackFacts(audience="intake", decision="accepted", complete=True)
-TO_REPORTER: Final = FeedbackFacts(audience="reporter", decision=None, complete=True)
+DONE_STEP: Final = StepFacts(
+    status=StepStatus.DONE, has_owner=True, has_due=True, drop_reason=False
+)
+OPEN_STEP: Final = replace(DONE_STEP, status=StepStatus.OPEN)
+DROPPED_STEP: Final = replace(DONE_STEP, status=StepStatus.DROPPED, drop_reason=True)
+INTAKE_ACCEPTED: Final = FeedbackFacts(
+    audience=Audience.INTAKE, decision=FeedbackOutcome.ACCEPTED, complete=True
+)
+TO_REPORTER: Final = FeedbackFacts(audience=Audience.REPORTER, decision=None, complete=True)
 FULL_REVIEW: Final = ReviewFacts(
     causes=True,
     handling=True,
@@ -42,7 +61,7 @@ FULL_REVIEW: Final = ReviewFacts(
     meeting=True,
 )
 VERIFIED_ACTION: Final = ActionFacts(
-    status="done", verified_effective=True, verifier_is_completer=False
+    status=ActionStatus.DONE, verified_effective=True, verifier_is_completer=False
 )
 
 # An important business problem for which every gate on the path holds.
@@ -61,7 +80,7 @@ COMPLETE: Final = EventSnapshot(
     feedback=(INTAKE_ACCEPTED, TO_REPORTER),
     review=FULL_REVIEW,
     actions=(VERIFIED_ACTION,),
-    satisfaction="recorded",
+    satisfaction=SatisfactionOutcome.RECORDED,
 )
 
 # ------------------------------------------------------------------------------------------
@@ -119,7 +138,8 @@ def test_forbidden_transition_names_what_is_allowed(current: Status, action: Act
     with pytest.raises(TransitionNotAllowed) as caught:
         next_status(current, action)
     assert (caught.value.current, caught.value.action) == (current, action)
-    assert caught.value.allowed == actions_from(current)
+    assert caught.value.allowed == allowed_in(current)
+    assert caught.value.allowed[: len(actions_from(current))] == actions_from(current)
 
 
 @pytest.mark.parametrize(
@@ -138,8 +158,116 @@ def test_actions_from(status: Status, actions: tuple[Action, ...]) -> None:
 
 
 def test_closed_event_is_never_reopened() -> None:
-    with pytest.raises(TransitionNotAllowed, match="allowed: nothing"):
+    with pytest.raises(TransitionNotAllowed, match=r"allowed: add_note$"):
         next_status(Status.CLOSED, Action.REOPEN)
+
+
+# ------------------------------------------------------------------------------------------
+# what a status allows without changing (issue 11 item 4)
+# ------------------------------------------------------------------------------------------
+
+AFTER_RESOLUTION: Final = {Status.RESOLVED, Status.FEEDBACK_GIVEN, Status.REVIEWED}
+EXPECTED_IN_STATUS: Final = {
+    Activity.ADD_NOTE: set(Status),
+    Activity.UPDATE_STEP: {Status.IN_PROGRESS},
+    Activity.FEEDBACK_TO_INTAKE: {Status.RESOLVED},
+    Activity.DECIDE_FEEDBACK: {Status.RESOLVED},
+    Activity.RECORD_SATISFACTION: {Status.FEEDBACK_GIVEN, Status.REVIEWED},
+    Activity.CREATE_SURVEY_LINK: {Status.FEEDBACK_GIVEN, Status.REVIEWED},
+    Activity.ADD_ACTION: AFTER_RESOLUTION,
+    Activity.COMPLETE_ACTION: AFTER_RESOLUTION,
+    Activity.VERIFY_ACTION: AFTER_RESOLUTION,
+}
+
+
+def test_in_status_table_has_every_activity_and_nothing_else() -> None:
+    assert {a: set(s) for a, s in IN_STATUS.items()} == EXPECTED_IN_STATUS
+
+
+@pytest.mark.parametrize(
+    ("status", "allowed"),
+    [
+        (Status.REPORTED, ("classify", "cancel", "add_note")),
+        (Status.IN_PROGRESS, ("plan", "resolve", "add_note", "update_step")),
+        (
+            Status.REVIEWED,
+            (
+                "review",
+                "close",
+                "reopen",
+                "add_note",
+                "record_satisfaction",
+                "create_survey_link",
+                "add_action",
+                "complete_action",
+                "verify_action",
+            ),
+        ),
+        (Status.CLOSED, ("add_note",)),
+        (Status.CANCELLED, ("add_note",)),
+    ],
+)
+def test_allowed_in_lists_transitions_then_what_keeps_the_status(
+    status: Status, allowed: tuple[str, ...]
+) -> None:
+    assert allowed_in(status) == allowed
+
+
+@pytest.mark.parametrize(
+    ("status", "activity"),
+    [
+        (Status.RESOLVED, Activity.UPDATE_STEP),
+        (Status.IN_PROGRESS, Activity.ADD_ACTION),
+        (Status.REVIEWED, Activity.DECIDE_FEEDBACK),
+        (Status.RESOLVED, Activity.RECORD_SATISFACTION),
+        (Status.CLOSED, Activity.VERIFY_ACTION),
+    ],
+)
+def test_an_activity_outside_its_statuses_names_what_is_allowed(
+    status: Status, activity: Activity
+) -> None:
+    with pytest.raises(TransitionNotAllowed) as caught:
+        require_activity(status, activity)
+    assert (caught.value.current, caught.value.action) == (status, activity)
+    assert caught.value.allowed == allowed_in(status)
+    require_activity(next(iter(EXPECTED_IN_STATUS[activity])), activity)
+
+
+@pytest.mark.parametrize("action", [Action.RETURN_FEEDBACK, Action.REOPEN])
+def test_back_to_work_starts_a_new_loop(action: Action) -> None:
+    reset = back_to_work(Status.RESOLVED, action)
+    assert reset.status is Status.IN_PROGRESS
+    assert set(reset.cleared) == {
+        "resolved_at",
+        "feedback_at",
+        "feedback_by",
+        "review_by",
+        "reviewed_at",
+        "satisfaction_score",
+        "satisfaction_unreachable",
+    }
+
+
+def test_back_to_work_only_by_return_or_reopen_and_never_from_closed() -> None:
+    with pytest.raises(ValueError, match="close"):
+        back_to_work(Status.REVIEWED, Action.CLOSE)
+    with pytest.raises(TransitionNotAllowed):
+        back_to_work(Status.CLOSED, Action.REOPEN)
+    with pytest.raises(TransitionNotAllowed):
+        back_to_work(Status.FEEDBACK_GIVEN, Action.RETURN_FEEDBACK)
+
+
+@pytest.mark.parametrize(("attempts", "proven"), [(0, False), (2, False), (3, True), (5, True)])
+def test_unreachable_needs_the_policy_s_attempts(attempts: int, proven: bool) -> None:
+    """One check, used by recording satisfaction and by the close gate (R6.2)."""
+    assert POLICY.gates.satisfaction_attempts == 3
+    assert unreachable_proven(attempts, POLICY) is proven
+    snapshot = replace(
+        COMPLETE,
+        satisfaction=SatisfactionOutcome.UNREACHABLE,
+        satisfaction_attempts=attempts,
+    )
+    assert ("satisfaction" in gate(Status.CLOSED, snapshot, POLICY)) is not proven
 
 
 # ------------------------------------------------------------------------------------------
@@ -300,7 +428,7 @@ GATE_CASES: Final[list[tuple[str, Status, dict[str, Any], list[str]]]] = [
     (
         "intake returned the feedback",
         Status.FEEDBACK_GIVEN,
-        {"feedback": (replace(INTAKE_ACCEPTED, decision="returned"), TO_REPORTER)},
+        {"feedback": (replace(INTAKE_ACCEPTED, decision=FeedbackOutcome.RETURNED), TO_REPORTER)},
         ["feedback.intake_accepted"],
     ),
     (
@@ -369,7 +497,7 @@ GATE_CASES: Final[list[tuple[str, Status, dict[str, Any], list[str]]]] = [
     (
         "action still open",
         Status.CLOSED,
-        {"actions": (replace(VERIFIED_ACTION, status="open", verified_effective=None),)},
+        {"actions": (replace(VERIFIED_ACTION, status=ActionStatus.OPEN, verified_effective=None),)},
         ["actions.done"],
     ),
     (
@@ -394,13 +522,13 @@ GATE_CASES: Final[list[tuple[str, Status, dict[str, Any], list[str]]]] = [
     (
         "unreachable after too few attempts",
         Status.CLOSED,
-        {"satisfaction": "unreachable", "satisfaction_attempts": 2},
+        {"satisfaction": SatisfactionOutcome.UNREACHABLE, "satisfaction_attempts": 2},
         ["satisfaction"],
     ),
     (
         "unreachable after the policy's attempts",
         Status.CLOSED,
-        {"satisfaction": "unreachable", "satisfaction_attempts": 3},
+        {"satisfaction": SatisfactionOutcome.UNREACHABLE, "satisfaction_attempts": 3},
         [],
     ),
     (
@@ -545,7 +673,7 @@ def test_checklist_shows_only_gates_that_apply(
     [
         ({"steps": (DONE_STEP, OPEN_STEP)}, "steps.open", "1 of 2 steps still open."),
         (
-            {"satisfaction": "unreachable", "satisfaction_attempts": 1},
+            {"satisfaction": SatisfactionOutcome.UNREACHABLE, "satisfaction_attempts": 1},
             "satisfaction",
             "Unreachable after 1 of 3 contact attempts.",
         ),

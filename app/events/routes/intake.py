@@ -5,13 +5,13 @@ from fastapi import APIRouter, Request, Response
 from app.core.auth import request_principal
 from app.core.clock import utcnow
 from app.core.idempotency import IdempotencyClaim
-from app.events import service
+from app.events import intake
 from app.events.schemas import AnyEventDetail, EventCreate
 from app.policy.service import policy_in_force
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
-# Intake honours `Idempotency-Key` inside its own single statement (see `service.intake`).
+# Intake honours `Idempotency-Key` inside its own single statement (see `intake.intake`).
 SELF_IDEMPOTENT = frozenset({("POST", "/v1/events")})
 
 
@@ -34,7 +34,7 @@ async def create_event(body: EventCreate, request: Request) -> Response:
     actor = await request_principal(request)
     database = request.app.state.db
     claim: IdempotencyClaim | None = request.state.idempotency
-    answer = await service.intake(
+    answer = await intake.intake(
         database,
         body,
         actor=actor,

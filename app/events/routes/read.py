@@ -1,7 +1,7 @@
 """Reading events: list with filters and keyset pages, one event, its timeline."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter
@@ -11,12 +11,15 @@ from app.core.clock import utcnow
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, next_link
+from app.core.preconditions import etag
+from app.core.query import QueryBool
 from app.core.schemas import AwareDatetime, DeptCode
-from app.events import service
+from app.events import clocks, reading
+from app.events.clock_schemas import QueueRead
 from app.events.repository import EventFilter
-from app.events.routes.deps import EventRef
-from app.events.schemas import AnyEventDetail, EventPage, TimelineRead
-from app.events.views import etag
+from app.events.routes.deps import EventRef, add_event_routes, read
+from app.events.schemas import AnyEventDetail, EventPage
+from app.events.views import dump_event
 from app.rules.vocabulary import Category, Severity, Status
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -34,15 +37,36 @@ async def list_events(
         DeptCode | None, Query(description="Lead or cooperating department")
     ] = None,
     assignee_id: uuid.UUID | None = None,
-    urgent: bool | None = None,
-    overdue: Annotated[bool | None, Query(description="An open stage deadline has passed")] = None,
+    urgent: QueryBool | None = None,
+    overdue: Annotated[
+        QueryBool | None, Query(description="An open stage deadline has passed")
+    ] = None,
     created_from: Annotated[AwareDatetime | None, Query()] = None,
     created_to: Annotated[AwareDatetime | None, Query()] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text search")] = None,
     external_system: Annotated[str | None, Query(max_length=100)] = None,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="Changed at or after this time (the change feed: `sort=updated_at`)"),
+    ] = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="The running stage clock is due before this")
+    ] = None,
+    breached: Annotated[
+        QueryBool | None, Query(description="The running stage clock is past its due time")
+    ] = None,
+    sort: Annotated[
+        Literal["created_at", "updated_at", "due_at"],
+        Query(
+            description="`created_at`: newest first (default). `updated_at`: oldest change "
+            "first, the change feed (README, Sync). `due_at`: soonest due first, only events "
+            "whose stage clock runs."
+        ),
+    ] = "created_at",
 ) -> Response:
-    """Events the caller may see, newest first, one keyset page (`next_cursor`, `Link`); each
-    in the caller's view (`view`: `staff`, or `reporter` for an event seen only as its reporter)."""
+    """Events the caller may see in the chosen `sort`, one keyset page (`next_cursor`, `Link`);
+    each in the caller's view (`view`: `staff`, or `reporter` for an event seen only as its
+    reporter). With `sort=updated_at` and `updated_since`, the change feed."""
     # A hot path: one statement on a pooled connection, the page serialised once.
     actor = await request_principal(request)
     if created_from and created_to and created_from >= created_to:
@@ -59,9 +83,13 @@ async def list_events(
         created_to=created_to,
         text=q,
         external_system=external_system,
+        updated_since=updated_since,
+        due_before=due_before,
+        breached=breached,
+        sort=sort,
     )
     async with request.app.state.db.report_connection() as connection:
-        page = await service.list_events(
+        page = await reading.list_events(
             connection, flt, actor=actor, cursor=cursor, limit=limit, now=utcnow()
         )
     return Response(
@@ -82,18 +110,26 @@ async def get_event(event_id: EventRef, request: Request) -> Response:
     # A hot path: one statement on a pooled connection, the event serialised once.
     actor = await request_principal(request)
     async with request.app.state.db.connection() as connection:
-        event = await service.get(connection, event_id, actor=actor)
+        event = await reading.get(connection, event_id, actor=actor)
     return Response(
-        service.dump_event(event),
+        dump_event(event),
         media_type="application/json",
         headers={"ETag": etag(event.version)},
     )
 
 
-@router.get("/{event_id}/timeline")
-async def get_timeline(
-    event_id: EventRef, session: SessionDep, actor: CurrentPrincipal
-) -> TimelineRead:
-    """The append-only, hash-chained history of the event (R7.1); in the reporter view without
-    the entries' before/after and notes, and without who did it unless it was the caller."""
-    return await service.read_timeline(session, event_id, actor=actor)
+add_event_routes(
+    router,
+    read("/{event_id}/timeline", reading.get_timeline),
+    read("/{event_id}/sla", reading.get_sla),
+)
+
+queue_router = APIRouter(prefix="/v1/me", tags=["queue"])
+
+
+@queue_router.get("/queue")
+async def my_queue(session: SessionDep, actor: CurrentPrincipal) -> QueueRead:
+    """What the caller must do now, soonest due first, with the action each item waits for:
+    as assignee, plan step owner, improvement action department, head of a lead department
+    with an escalated event, or intake desk (R1.3.1, R3.3.2, R4.1)."""
+    return await clocks.queue_of(session, actor, now=utcnow())

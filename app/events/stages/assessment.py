@@ -1,89 +1,77 @@
 """Assessment: classification and assignment (R3.2.1-R3.2.3)."""
 
 import dataclasses
-from datetime import datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.auth import Principal
 from app.core.errors import GateNotMet, Unprocessable
+from app.core.jsonable import jsonable
 from app.events.schemas import AssignmentIn, ClassificationIn, EventDetail
-from app.events.service import check_departments, check_linked_event
-from app.events.stages.common import open_stage, user_department
-from app.events.timeline import jsonable
+from app.events.stages.common import Stage
 from app.policy.service import check_taxonomy
 from app.rules import deadlines, grading, lifecycle, routing
 from app.rules.assessment import cooperating_for, override_problems, status_after_reclassify
+from app.rules.grading import Grading
+from app.rules.lifecycle import EventSnapshot
 from app.rules.permissions import EventAction
-from app.rules.policy import Policy
-from app.rules.vocabulary import Action, Category, Status
+from app.rules.vocabulary import Action, Category, Severity, Status
 
 
-async def classify(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: ClassificationIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> EventDetail:
-    """R3.2.1-2: category and impact, severity graded by the policy; an override needs a reason."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
-    stage.require(EventAction.CLASSIFY)
-    target = stage.next_status(Action.CLASSIFY)
-    check_taxonomy(policy, data.category, data.subcategory)
-    event = stage.event
-    if data.recurrence_of is not None:
-        if data.recurrence_of == event.id:
-            raise Unprocessable("An event cannot be a recurrence of itself")
-        await check_linked_event(session, data.recurrence_of, "recurrence_of", actor=actor)
-
+def _graded(stage: Stage, data: ClassificationIn) -> tuple[Grading, Severity, bool]:
+    """R3.2.2: the rules' grade, the severity that stands and whether a manual grade overrode
+    it; a manual grade needs a reason and keeps urgent events at the policy's floor."""
+    urgent = stage.event.urgent
     graded = grading.grade(
-        data.impact.facts(), category=data.category, urgent=event.urgent, policy=policy
+        data.impact.facts(), category=data.category, urgent=urgent, policy=stage.policy
     )
     override = data.severity_override
     problems = override_problems(
         graded.severity,
         override.severity if override else None,
-        urgent=event.urgent,
+        urgent=urgent,
         reason=override.reason if override else None,
-        policy=policy,
+        policy=stage.policy,
     )
     if problems:
         raise GateNotMet(
             problems, "A manual grade needs a reason and keeps urgent events at important or above"
         )
-    overridden = override is not None and override.severity != graded.severity
-    severity = override.severity if override and overridden else graded.severity
-    snapshot = await stage.snapshot(
-        status=target,
-        category=data.category,
-        subcategory=data.subcategory,
-        severity=severity,
-        impact_recorded=True,
-        severity_overridden=overridden,
-        override_reason=bool(override and override.reason),
-    )
-    stage.check_gate(Status.CLASSIFIED, snapshot)
+    if override is not None and override.severity != graded.severity:
+        return graded, override.severity, True
+    return graded, graded.severity, False
+
+
+def _status_after(
+    stage: Stage, data: ClassificationIn, target: Status, snapshot: EventSnapshot
+) -> Status:
+    """R3.2.3: an assigned event stays assigned while its assignment still holds under the
+    new classification (would the policy still route it to the current lead?)."""
+    event = stage.event
     if target is Status.ASSIGNED and event.lead_department is not None:
-        # Would the policy still route the new classification to the current lead?
         proposed = routing.route(
             category=data.category,
             subcategory=data.subcategory,
             involved=event.involved_departments,
-            policy=policy,
+            policy=stage.policy,
         )
         kept_override = bool((event.routing or {}).get("overridden"))
         snapshot = dataclasses.replace(
             snapshot, routing_overridden=kept_override or event.lead_department != proposed.lead
         )
-    target = status_after_reclassify(target, lifecycle.gate(Status.ASSIGNED, snapshot, policy))
+    return status_after_reclassify(target, lifecycle.gate(Status.ASSIGNED, snapshot, stage.policy))
 
-    before = {
+
+def _apply_classification(
+    stage: Stage,
+    data: ClassificationIn,
+    graded: Grading,
+    *,
+    severity: Severity,
+    overridden: bool,
+    target: Status,
+) -> dict[str, Any]:
+    """Write the classification onto the event; returns what it was before."""
+    event, override, now = stage.event, data.severity_override, stage.now
+    before: dict[str, Any] = {
         "category": event.category,
         "subcategory": event.subcategory,
         "severity": event.severity,
@@ -93,7 +81,7 @@ async def classify(
     event.impact = jsonable(data.impact.model_dump())
     event.grading = {
         "rule_ids": list(graded.rule_ids),
-        "policy_version": policy.version,
+        "policy_version": stage.policy.version,
         "rules_severity": graded.severity.value,
         "overridden": overridden,
         "reason": override.reason if overridden and override else None,
@@ -108,8 +96,41 @@ async def classify(
         event.assignee_id = event.routing = event.assigned_at = event.resolve_by = None
     elif event.assigned_at is not None:
         # Re-graded after assignment: the resolve clock follows the new severity.
-        event.resolve_by = deadlines.resolve_by(event.reported_at, severity=severity, policy=policy)
+        event.resolve_by = deadlines.resolve_by(
+            event.reported_at, severity=severity, policy=stage.policy
+        )
     event.status = target
+    return before
+
+
+async def classify_event(stage: Stage, data: ClassificationIn) -> EventDetail:
+    """Classify and grade the event (R3.2.1-2): intake agents and supervisors; re-classifying
+    is allowed until the plan starts; every grade change is on the timeline."""
+    # Category and impact, severity graded by the policy; an override needs a reason.
+    stage.require(EventAction.CLASSIFY)
+    target = stage.next_status(Action.CLASSIFY)
+    check_taxonomy(stage.policy, data.category, data.subcategory)
+    event = stage.event
+    if data.recurrence_of is not None:
+        if data.recurrence_of == event.id:
+            raise Unprocessable("An event cannot be a recurrence of itself")
+        await stage.check_linked_event(data.recurrence_of, "recurrence_of")
+    graded, severity, overridden = _graded(stage, data)
+    snapshot = await stage.snapshot(
+        status=target,
+        category=data.category,
+        subcategory=data.subcategory,
+        severity=severity,
+        impact_recorded=True,
+        severity_overridden=overridden,
+        override_reason=bool(data.severity_override and data.severity_override.reason),
+    )
+    stage.check_gate(Status.CLASSIFIED, snapshot)
+    target = _status_after(stage, data, target, snapshot)
+    before = _apply_classification(
+        stage, data, graded, severity=severity, overridden=overridden, target=target
+    )
+    override = data.severity_override
     await stage.record(
         "classify",
         before=before,
@@ -131,32 +152,34 @@ async def classify(
     return await stage.detail()
 
 
-async def assign(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: AssignmentIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> EventDetail:
-    """R3.2.3: name the lead and cooperating departments (the policy's routing unless
-    overridden with a reason) and the assignee, who must belong to the lead department."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def _assignee_department(stage: Stage, data: AssignmentIn) -> str | None:
+    """The assignee's department; 422 unless the assignee is an active user."""
+    if data.assignee_id is None:
+        return None
+    active, department = await stage.user_department(data.assignee_id)
+    if not active:
+        raise Unprocessable(
+            f"No active user {data.assignee_id}",
+            errors=[{"field": "assignee_id", "message": "unknown or inactive user"}],
+        )
+    return department
+
+
+async def assign_event(stage: Stage, data: AssignmentIn) -> EventDetail:
+    """Name the lead and cooperating departments and the assignee (R3.2.3); without a lead the
+    policy's routing decides; an override needs `override_reason`."""
+    # The assignee must belong to the lead department.
     stage.require(EventAction.ASSIGN)
     target = stage.next_status(Action.ASSIGN)
-    event = stage.event
+    event, policy = stage.event, stage.policy
     # The lifecycle table only lets classified events be assigned.
     assert event.category is not None
     assert event.subcategory is not None
     assert event.severity is not None
     if data.lead_department is not None:
-        await check_departments(session, [data.lead_department], "lead_department")
+        await stage.check_departments([data.lead_department], "lead_department")
     if data.cooperating_departments:
-        await check_departments(session, data.cooperating_departments, "cooperating_departments")
+        await stage.check_departments(data.cooperating_departments, "cooperating_departments")
     routed = routing.route(
         category=Category(event.category),
         subcategory=event.subcategory,
@@ -166,15 +189,7 @@ async def assign(
     lead = data.lead_department or routed.lead
     overridden = lead != routed.lead
     cooperating = cooperating_for(lead, routed.cooperating, data.cooperating_departments)
-
-    assignee_department = None
-    if data.assignee_id is not None:
-        active, assignee_department = await user_department(session, data.assignee_id)
-        if not active:
-            raise Unprocessable(
-                f"No active user {data.assignee_id}",
-                errors=[{"field": "assignee_id", "message": "unknown or inactive user"}],
-            )
+    assignee_department = await _assignee_department(stage, data)
     snapshot = await stage.snapshot(
         status=target,
         lead_department=lead,
@@ -202,7 +217,7 @@ async def assign(
         "reason": data.override_reason if overridden else None,
         "assignee_department": assignee_department,
     }
-    event.assigned_at = event.assigned_at or now
+    event.assigned_at = event.assigned_at or stage.now
     event.resolve_by = deadlines.resolve_by(
         event.reported_at, severity=event.severity, policy=policy
     )

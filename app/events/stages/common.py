@@ -1,77 +1,94 @@
-"""What every stage of the event lifecycle shares: lock-load, authorise, gate, record."""
+"""The one shape of every change to an event (R1.3, R7.1): open and lock it (`open_stage`),
+check the rules (`Stage.require`, `next_status`, `allow`, `check_gate`), change it through the
+repository, then `Stage.record` the timeline entry and the outbox message in the same
+transaction. A stage module holds only what is its own between the opening and the record."""
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
+from app.core.db import Base, uuid7
 from app.core.errors import (
     Forbidden,
     GateNotMet,
     NotFound,
-    PreconditionFailed,
     TransitionNotAllowedError,
 )
-from app.directory.models import Department, User
-from app.events import repository, timeline
-from app.events.models import (
-    Event,
-    Feedback,
-    ImprovementAction,
-    PlanStep,
-    Review,
-    Satisfaction,
-)
+from app.core.preconditions import check_if_match
+from app.directory import repository as directory
+from app.events import checks, clocks, repository, timeline
+from app.events.models import Event
 from app.events.schemas import EventDetail
-from app.events.views import event_detail, orm_row
+from app.events.snapshot import snapshot_of
+from app.events.views import event_detail, message_head, orm_row
 from app.outbox.writer import publish
 from app.rules import lifecycle
-from app.rules.lifecycle import (
-    ActionFacts,
-    EventSnapshot,
-    FeedbackFacts,
-    ReviewFacts,
-    StepFacts,
-)
+from app.rules.lifecycle import EventSnapshot
 from app.rules.permissions import EventAction, may
 from app.rules.policy import Policy
-from app.rules.vocabulary import Action, Status
+from app.rules.vocabulary import Action, Activity, Status
+
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R", bound=Base)
 
 
-def parse_if_match(header: str | None) -> frozenset[int] | None:
-    """The versions an `If-Match` header accepts (RFC 9110: a list of strong ETags such as
-    `"v3"`, or `*`); None when any version will do. Weak ETags never match."""
-    if header is None or header.strip() == "*":
-        return None
-    versions: set[int] = set()
-    for tag in header.split(","):
-        value = tag.strip()
-        if value.startswith("W/"):
-            continue
-        value = value.strip('"').removeprefix("v")
-        if value.isdigit() and len(value) < 10:
-            versions.add(int(value))
-    return frozenset(versions)
-
-
-@dataclass
-class Stage:
-    """One locked event inside the request's transaction, ready to change."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageContext:
+    """What every change to an event is made with: the request's session, the caller, the
+    policy in force, the moment, and the `If-Match` precondition."""
 
     session: AsyncSession
-    event: Event
     actor: Principal
     policy: Policy
     now: datetime
+    if_match: str | None = None
+    base_url: str = "/"  # where the API is served (links the response hands out)
+
+
+def _refused(exc: lifecycle.TransitionNotAllowed) -> TransitionNotAllowedError:
+    return TransitionNotAllowedError(
+        exc.current.value, exc.action.value, [a.value for a in exc.allowed]
+    )
+
+
+async def record_change(
+    session: AsyncSession,
+    event: Event,
+    recorder: timeline.Recorder,
+    entry: timeline.Entry,
+    *,
+    policy: Policy,
+) -> None:
+    """Move the stage clock, bump the version and write the timeline entry in this
+    transaction (R1.3.1, R7.1); the caller publishes the outbox message after it."""
+    await clocks.sync(session, event, now=entry.at, policy=policy)
+    event.version += 1
+    event.updated_at = entry.at
+    await repository.flush(session)
+    await recorder.record(entry)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stage(StageContext):
+    """One event, locked inside the request's transaction, ready to change."""
+
+    event: Event
     recorder: timeline.Recorder
 
-    def require(self, action: EventAction) -> None:
+    def require(
+        self,
+        action: EventAction,
+        *,
+        owns_step: bool = False,
+        action_department: str | None = None,
+    ) -> None:
         """R1.3.3: the caller's role must grant `action` on this event (else 403)."""
         if not may(
             action,
@@ -79,6 +96,8 @@ class Stage:
             department=self.actor.department,
             lead=self.event.lead_department,
             cooperating=self.event.cooperating_departments,
+            owns_step=owns_step,
+            action_department=action_department,
         ):
             raise Forbidden(f"Your roles may not {action.value.replace('_', ' ')} on this event")
 
@@ -87,26 +106,56 @@ class Stage:
         try:
             return lifecycle.next_status(self.event.status, action)
         except lifecycle.TransitionNotAllowed as exc:
-            raise TransitionNotAllowedError(
-                exc.current.value, exc.action.value, [a.value for a in exc.allowed]
-            ) from None
+            raise _refused(exc) from None
 
-    def require_status(self, *statuses: Status, action: str) -> None:
-        if self.event.status not in statuses:
-            raise TransitionNotAllowedError(
-                self.event.status.value,
-                action,
-                [a.value for a in lifecycle.actions_from(self.event.status)],
-            )
+    def allow(self, activity: Activity) -> None:
+        """The lifecycle's table of what keeps the status decides (409 with what is allowed)."""
+        try:
+            lifecycle.require_activity(self.event.status, activity)
+        except lifecycle.TransitionNotAllowed as exc:
+            raise _refused(exc) from None
 
     async def snapshot(self, **overrides: Any) -> EventSnapshot:
         """The gates' view of the event, with `overrides` showing it after the change."""
-        return dataclasses.replace(await build_snapshot(self.session, self.event), **overrides)
+        records = await repository.loop_records(self.session, self.event.id)
+        return dataclasses.replace(snapshot_of(self.event, records), **overrides)
 
     def check_gate(self, target: Status, snapshot: EventSnapshot) -> None:
         missing = lifecycle.gate(target, snapshot, self.policy)
         if missing:
             raise GateNotMet(missing)
+
+    async def check_departments(self, codes: Collection[str], field: str) -> None:
+        await checks.check_departments(self.session, codes, field)
+
+    async def check_linked_event(self, event_id: uuid.UUID, field: str) -> None:
+        await checks.check_linked_event(self.session, event_id, field, actor=self.actor)
+
+    async def user_department(self, user_id: uuid.UUID) -> tuple[bool, str | None]:
+        """(exists and active, department code) of a user the change names."""
+        found = await directory.user_with_department(self.session, user_id)
+        if found is None:
+            return False, None
+        user, department = found
+        return bool(user.active), department
+
+    def add_child(self, model: type[R], **values: Any) -> R:
+        """A new record of the event (a note, feedback, an action...), written with the change."""
+        row = model(id=uuid7(), event_id=self.event.id, **values)
+        repository.add(self.session, row)
+        return row
+
+    async def back_to_work(self, action: Action) -> None:
+        """Return or reopen (`rules.lifecycle.back_to_work`): a new loop, the old one's records
+        retired (they stay on the timeline)."""
+        try:
+            reset = lifecycle.back_to_work(self.event.status, action)
+        except lifecycle.TransitionNotAllowed as exc:
+            raise _refused(exc) from None
+        self.event.status = reset.status
+        for field in reset.cleared:
+            setattr(self.event, field, None)
+        await repository.retire_loop_records(self.session, self.event.id, self.now)
 
     async def record(
         self,
@@ -118,11 +167,10 @@ class Stage:
         outbox_type: str | None = None,
         outbox_data: Mapping[str, Any] | None = None,
     ) -> None:
-        """Bump the version; write the timeline entry and outbox message in this transaction."""
-        self.event.version += 1
-        self.event.updated_at = self.now
-        await self.session.flush()
-        await self.recorder.record(
+        """`record_change` by the caller; the message carries the event's id, ref, status and
+        version besides `outbox_data`."""
+        event = self.event
+        entry = timeline.Entry(
             at=self.now,
             actor_id=self.actor.user_id,
             action=action,
@@ -130,149 +178,36 @@ class Stage:
             after=after,
             note=note,
         )
+        await record_change(self.session, event, self.recorder, entry, policy=self.policy)
         if outbox_type:
-            await publish(
-                self.session,
-                outbox_type,
-                event_id=self.event.id,
-                at=self.now,
-                data={
-                    "id": self.event.id,
-                    "ref": self.event.ref,
-                    "status": self.event.status,
-                    "version": self.event.version,
-                    **(outbox_data or {}),
-                },
-            )
+            data = message_head(event) | dict(outbox_data or {})
+            await publish(self.session, outbox_type, event_id=event.id, at=self.now, data=data)
 
     async def detail(self) -> EventDetail:
-        return await detail_of(self.session, self.event)
+        steps = await repository.plan_steps(self.session, self.event.id)
+        return event_detail(orm_row(self.event), steps=steps)
 
 
-async def open_stage(
-    session: AsyncSession,
-    id_or_ref: str,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None = None,
-) -> Stage:
-    """Lock the event row (FOR UPDATE) so concurrent transitions serialise; 404 if not visible,
+async def open_stage(context: StageContext, id_or_ref: str) -> Stage:
+    """Lock the event row (FOR UPDATE) so concurrent changes serialise; 404 if not visible,
     412 if `If-Match` names another version."""
-    expected = parse_if_match(if_match)
-    event = await repository.lock_visible(session, id_or_ref, actor)
+    event = await repository.lock_visible(context.session, id_or_ref, context.actor)
     if event is None:
         raise NotFound(f"No event {id_or_ref}")
-    if expected is not None and event.version not in expected:
-        raise PreconditionFailed(
-            f'The event is at version {event.version} (ETag "v{event.version}")',
-            current_version=event.version,
-        )
-    head = await timeline.chain_head(session, event.id)
-    return Stage(session, event, actor, policy, now, timeline.Recorder(session, event.id, head))
+    check_if_match(context.if_match, event.version, what="event")
+    head = await timeline.chain_head(context.session, event.id)
+    recorder = timeline.Recorder(context.session, event.id, head)
+    shared = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
+    return Stage(**shared, event=event, recorder=recorder)
 
 
-async def detail_of(session: AsyncSession, event: Event) -> EventDetail:
-    steps = (
-        await session.scalars(
-            sa.select(PlanStep).where(PlanStep.event_id == event.id).order_by(PlanStep.position)
-        )
-    ).all()
-    return event_detail(orm_row(event), steps=list(steps))
-
-
-async def build_snapshot(session: AsyncSession, event: Event) -> EventSnapshot:
-    """The pure facts the lifecycle gates read (app/rules/lifecycle.py)."""
-    steps = (await session.scalars(sa.select(PlanStep).where(PlanStep.event_id == event.id))).all()
-    feedback = (
-        await session.scalars(
-            sa.select(Feedback).where(
-                Feedback.event_id == event.id, Feedback.superseded_at.is_(None)
-            )
-        )
-    ).all()
-    review = await session.get(Review, event.id)
-    actions = (
-        await session.scalars(
-            sa.select(ImprovementAction).where(ImprovementAction.event_id == event.id)
-        )
-    ).all()
-    satisfaction = await session.scalar(
-        sa.select(Satisfaction).where(Satisfaction.event_id == event.id)
-    )
-    grading = event.grading or {}
-    routing = event.routing or {}
-    assignee_in_lead = True
-    if event.assignee_id is not None:
-        assignee_in_lead = routing.get("assignee_department") == event.lead_department
-    return EventSnapshot(
-        status=event.status,
-        urgent=event.urgent,
-        reporter_reachable=bool(
-            event.reporter_email or event.reporter_phone or event.reporter_external_id
-        ),
-        category=event.category,
-        subcategory=event.subcategory,
-        severity=event.severity,
-        impact_recorded=event.impact is not None,
-        severity_overridden=bool(grading.get("overridden")),
-        override_reason=bool(grading.get("reason")),
-        lead_department=event.lead_department,
-        cooperating_departments=tuple(event.cooperating_departments),
-        routing_overridden=bool(routing.get("overridden")),
-        routing_override_reason=bool(routing.get("reason")),
-        assignee_set=event.assignee_id is not None,
-        assignee_in_lead=assignee_in_lead,
-        steps=tuple(
-            StepFacts(status=s.status, has_owner=True, has_due=True, drop_reason=bool(s.note))
-            for s in steps
-        ),
-        plan_discussed_with=tuple(event.plan_discussed_with),
-        resolution_result=bool(event.resolution_result),
-        resolution_measures=bool(event.resolution_measures),
-        feedback=tuple(
-            FeedbackFacts(
-                audience=f.audience,
-                decision=f.decision,
-                complete=bool(f.result and f.measures and f.prevention_advice),
-            )
-            for f in feedback
-        ),
-        review=None
-        if review is None
-        else ReviewFacts(
-            causes=bool(review.causes),
-            handling=bool(review.handling),
-            result=bool(review.result),
-            lessons=bool(review.lessons),
-            root_cause_code=review.root_cause_code,
-            meeting=bool(review.meeting),
-        ),
-        actions=tuple(
-            ActionFacts(
-                status=a.status,
-                verified_effective=a.verified_effective,
-                verifier_is_completer=a.verified_by is not None and a.verified_by == a.completed_by,
-            )
-            for a in actions
-        ),
-        satisfaction=None
-        if satisfaction is None
-        else ("unreachable" if satisfaction.unreachable else "recorded"),
-        satisfaction_attempts=satisfaction.attempts if satisfaction else 0,
-    )
-
-
-async def user_department(session: AsyncSession, user_id: uuid.UUID) -> tuple[bool, str | None]:
-    """(exists and active, department code) of a user."""
-    row = (
-        await session.execute(
-            sa.select(User.active, Department.code)
-            .outerjoin(Department, Department.id == User.department_id)
-            .where(User.id == user_id)
-        )
-    ).one_or_none()
-    if row is None:
-        return False, None
-    return bool(row.active), row.code
+async def run_stage(
+    context: StageContext,
+    step: Callable[Concatenate[Stage, P], Awaitable[T]],
+    id_or_ref: str,
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """The skeleton: open and lock the event, then run the stage's own part on it."""
+    return await step(await open_stage(context, id_or_ref), *args, **kwargs)

@@ -6,12 +6,11 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import Principal
 from app.core.db import uuid7
 from app.core.errors import AppError, Conflict, GateNotMet, NotFound
+from app.events import repository, timeline
 from app.events.models import Event, Feedback, Satisfaction, SurveyToken
 from app.events.schemas import (
     FeedbackDecision,
@@ -23,17 +22,24 @@ from app.events.schemas import (
     SurveyLink,
     SurveyRead,
 )
-from app.events.stages.common import Stage, open_stage
-from app.events.timeline import Recorder, chain_head
+from app.events.stages.common import Stage, record_change
+from app.events.views import message_head
 from app.outbox.writer import publish
-from app.rules import deadlines
+from app.policy.service import current_policy
+from app.rules import deadlines, lifecycle
 from app.rules.lifecycle import FeedbackFacts
 from app.rules.permissions import EventAction
-from app.rules.policy import Policy
-from app.rules.vocabulary import Action, Status
+from app.rules.vocabulary import (
+    Action,
+    Activity,
+    Audience,
+    Decision,
+    FeedbackOutcome,
+    SatisfactionSource,
+    Status,
+)
 
 SURVEY_TOKEN_PREFIX = "svy_"
-SATISFACTION_STATUSES = (Status.FEEDBACK_GIVEN, Status.REVIEWED)
 
 
 class SurveyExpired(AppError):
@@ -44,85 +50,15 @@ class SurveyAnswered(AppError):
     status, type, title = 409, "survey-answered", "This survey has already been answered"
 
 
-async def _pending_intake_feedback(session: AsyncSession, event_id: uuid.UUID) -> Feedback | None:
-    return await session.scalar(
-        sa.select(Feedback).where(
-            Feedback.event_id == event_id,
-            Feedback.audience == "intake",
-            Feedback.decision.is_(None),
-            Feedback.superseded_at.is_(None),
-        )
-    )
-
-
-async def give_feedback(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: FeedbackIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> FeedbackRead:
-    """R3.4.1: the responsible department reports to the intake desk; after the desk accepts,
-    the desk passes it on to the reporter, which completes the `feedback_given` gate."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
-    event = stage.event
-    if data.audience == "intake":
-        stage.require(EventAction.FEEDBACK_TO_INTAKE)
-        stage.require_status(Status.RESOLVED, action="give_feedback")
-        if await _pending_intake_feedback(session, event.id) is not None:
-            raise Conflict("Feedback to the intake desk is already waiting for its decision")
-        feedback = _new_feedback(event.id, data, actor, now)
-        session.add(feedback)
-        await stage.record(
-            "feedback_to_intake",
-            after=_feedback_after(feedback),
-            outbox_type="event.feedback_submitted",
-            outbox_data={"feedback_id": feedback.id},
-        )
-        return FeedbackRead.model_validate(feedback)
-
-    stage.require(EventAction.FEEDBACK_TO_REPORTER)
-    target = stage.next_status(Action.GIVE_FEEDBACK)
-    current = await stage.snapshot()
-    reporter_feedback = FeedbackFacts(audience="reporter", decision=None, complete=True)
-    stage.check_gate(
-        Status.FEEDBACK_GIVEN,
-        dataclasses.replace(
-            current, status=target, feedback=(*current.feedback, reporter_feedback)
-        ),
-    )
-    feedback = _new_feedback(event.id, data, actor, now)
-    session.add(feedback)
-    event.status = target
-    event.feedback_at = now
-    assert event.severity is not None
-    event.review_by = deadlines.review_by(now, severity=event.severity, policy=policy)
-    await stage.record(
-        "feedback_to_reporter",
-        after={**_feedback_after(feedback), "review_by": event.review_by},
-        outbox_type="event.feedback_given",
-        outbox_data={"feedback_id": feedback.id},
-    )
-    return FeedbackRead.model_validate(feedback)
-
-
-def _new_feedback(
-    event_id: uuid.UUID, data: FeedbackIn, actor: Principal, now: datetime
-) -> Feedback:
-    return Feedback(
-        id=uuid7(),
-        event_id=event_id,
+def _new_feedback(stage: Stage, data: FeedbackIn) -> Feedback:
+    return stage.add_child(
+        Feedback,
         audience=data.audience,
         result=data.result,
         measures=data.measures,
         prevention_advice=data.prevention_advice,
-        author_id=actor.user_id,
-        created_at=now,
+        author_id=stage.actor.user_id,
+        created_at=stage.now,
     )
 
 
@@ -136,34 +72,65 @@ def _feedback_after(feedback: Feedback) -> dict[str, object]:
     }
 
 
+async def _feedback_to_intake(stage: Stage, data: FeedbackIn) -> FeedbackRead:
+    """R3.4.1: the responsible department reports to the intake desk, which decides on it."""
+    stage.require(EventAction.FEEDBACK_TO_INTAKE)
+    stage.allow(Activity.FEEDBACK_TO_INTAKE)
+    if await repository.pending_intake_feedback(stage.session, stage.event.id) is not None:
+        raise Conflict("Feedback to the intake desk is already waiting for its decision")
+    feedback = _new_feedback(stage, data)
+    await stage.record(
+        "feedback_to_intake",
+        after=_feedback_after(feedback),
+        outbox_type="event.feedback_submitted",
+        outbox_data={"feedback_id": feedback.id},
+    )
+    return FeedbackRead.model_validate(feedback)
+
+
+async def give_feedback(stage: Stage, data: FeedbackIn) -> FeedbackRead:
+    """Feedback with result, measures and prevention advice (R3.4): `audience: intake` from the
+    responsible department; once accepted, `audience: reporter` from the intake desk."""
+    # R3.4.1: feedback to the reporter completes the `feedback_given` gate.
+    if Audience(data.audience) is Audience.INTAKE:
+        return await _feedback_to_intake(stage, data)
+    stage.require(EventAction.FEEDBACK_TO_REPORTER)
+    target = stage.next_status(Action.GIVE_FEEDBACK)
+    current = await stage.snapshot()
+    to_reporter = FeedbackFacts(audience=Audience.REPORTER, decision=None, complete=True)
+    after = dataclasses.replace(current, status=target, feedback=(*current.feedback, to_reporter))
+    stage.check_gate(Status.FEEDBACK_GIVEN, after)
+    feedback = _new_feedback(stage, data)
+    event = stage.event
+    event.status = target
+    event.feedback_at = stage.now
+    assert event.severity is not None
+    event.review_by = deadlines.review_by(stage.now, severity=event.severity, policy=stage.policy)
+    await stage.record(
+        "feedback_to_reporter",
+        after={**_feedback_after(feedback), "review_by": event.review_by},
+        outbox_type="event.feedback_given",
+        outbox_data={"feedback_id": feedback.id},
+    )
+    return FeedbackRead.model_validate(feedback)
+
+
 async def decide_feedback(
-    session: AsyncSession,
-    id_or_ref: str,
-    feedback_id: uuid.UUID,
-    data: FeedbackDecision,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
+    stage: Stage, feedback_id: uuid.UUID, data: FeedbackDecision
 ) -> FeedbackRead:
-    """R3.4.1, R4.1: the intake desk accepts the department's feedback or returns it, which
-    sends the event back to `in_progress` with the reason."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+    """The intake desk accepts the department's feedback, or returns it (back to in_progress)."""
+    # R3.4.1, R4.1: a return sends the event back to work with the reason.
     stage.require(EventAction.DECIDE_FEEDBACK)
-    feedback = await session.scalar(
-        sa.select(Feedback).where(Feedback.id == feedback_id, Feedback.event_id == stage.event.id)
-    )
-    if feedback is None or feedback.audience != "intake":
+    feedback = await repository.feedback_of(stage.session, stage.event.id, feedback_id)
+    if feedback is None or feedback.audience != Audience.INTAKE:
         raise NotFound(f"No feedback {feedback_id} to the intake desk on this event")
     if feedback.decision is not None or feedback.superseded_at is not None:
         raise Conflict(f"This feedback was already {feedback.decision or 'superseded'}")
-    stage.require_status(Status.RESOLVED, action="decide_feedback")
-    feedback.decided_by, feedback.decided_at, feedback.decision_note = actor.user_id, now, data.note
-    if data.decision == "accept":
-        feedback.decision = "accepted"
+    stage.allow(Activity.DECIDE_FEEDBACK)
+    feedback.decided_by, feedback.decided_at = stage.actor.user_id, stage.now
+    feedback.decision_note = data.note
+    if Decision(data.decision) is Decision.ACCEPT:
+        feedback.decision = FeedbackOutcome.ACCEPTED
         await stage.record(
             "feedback_accepted",
             after={"feedback_id": feedback.id},
@@ -172,9 +139,9 @@ async def decide_feedback(
             outbox_data={"feedback_id": feedback.id},
         )
     else:
-        feedback.decision = "returned"
-        feedback.superseded_at = now
-        await _back_to_work(stage, Action.RETURN_FEEDBACK)
+        feedback.decision = FeedbackOutcome.RETURNED
+        feedback.superseded_at = stage.now
+        await stage.back_to_work(Action.RETURN_FEEDBACK)
         await stage.record(
             "feedback_returned",
             before={"status": Status.RESOLVED},
@@ -186,60 +153,30 @@ async def decide_feedback(
     return FeedbackRead.model_validate(feedback)
 
 
-async def _back_to_work(stage: Stage, action: Action) -> None:
-    """Return or reopen: the event goes back to `in_progress`; the next loop needs fresh
-    feedback and satisfaction, the old ones stay on the timeline."""
-    event = stage.event
-    event.status = stage.next_status(action)
-    event.resolved_at = event.feedback_at = event.feedback_by = event.review_by = None
-    event.reviewed_at = None
-    await stage.session.execute(
-        sa.update(Feedback)
-        .where(Feedback.event_id == event.id, Feedback.superseded_at.is_(None))
-        .values(superseded_at=stage.now)
-    )
-    await stage.session.execute(sa.delete(Satisfaction).where(Satisfaction.event_id == event.id))
-    event.satisfaction_score = event.satisfaction_unreachable = None
-    # Survey links sent for the old loop must not answer for the new one.
-    await stage.session.execute(
-        sa.update(SurveyToken)
-        .where(SurveyToken.event_id == event.id, SurveyToken.used_at.is_(None))
-        .values(expires_at=stage.now)
-    )
-
-
-async def record_satisfaction(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: SatisfactionIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> SatisfactionRead:
-    """R5.4, R6.2: the intake desk records the reporter's score, or that the reporter could
-    not be reached after the policy's number of attempts."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def record_satisfaction(stage: Stage, data: SatisfactionIn) -> SatisfactionRead:
+    """Record the reporter's satisfaction (1-5), or unreachable after the policy's attempts."""
+    # R5.4, R6.2: by the intake desk.
     stage.require(EventAction.RECORD_SATISFACTION)
-    stage.require_status(*SATISFACTION_STATUSES, action="record_satisfaction")
-    if data.unreachable and (data.attempts or 0) < policy.gates.satisfaction_attempts:
+    stage.allow(Activity.RECORD_SATISFACTION)
+    if data.unreachable and not lifecycle.unreachable_proven(data.attempts or 0, stage.policy):
         raise GateNotMet(
             ["satisfaction.attempts"],
-            f"Unreachable needs at least {policy.gates.satisfaction_attempts} attempts",
+            f"Unreachable needs at least {stage.policy.gates.satisfaction_attempts} attempts",
         )
     row = await _save_satisfaction(
-        session,
+        stage.session,
         stage.event,
-        score=data.score,
-        comment=data.comment,
-        unreachable=data.unreachable,
-        attempts=data.attempts or 1,
-        source="desk",
-        recorded_by=actor.user_id,
-        now=now,
+        Satisfaction(
+            id=uuid7(),
+            event_id=stage.event.id,
+            score=data.score,
+            comment=data.comment,
+            unreachable=data.unreachable,
+            attempts=data.attempts or 1,
+            source=SatisfactionSource.DESK,
+            recorded_by=stage.actor.user_id,
+            created_at=stage.now,
+        ),
     )
     await stage.record(
         "satisfaction",
@@ -252,33 +189,14 @@ async def record_satisfaction(
 
 
 async def _save_satisfaction(
-    session: AsyncSession,
-    event: Event,
-    *,
-    score: int | None,
-    comment: str | None,
-    unreachable: bool,
-    attempts: int,
-    source: str,
-    recorded_by: uuid.UUID | None,
-    now: datetime,
+    session: AsyncSession, event: Event, row: Satisfaction
 ) -> Satisfaction:
-    if await session.scalar(sa.select(Satisfaction.id).where(Satisfaction.event_id == event.id)):
+    """One satisfaction per loop (409 when there is one); its KPI facts go on the event."""
+    if await repository.has_satisfaction(session, event.id):
         raise Conflict("Satisfaction is already recorded for this event")
-    event.satisfaction_score, event.satisfaction_unreachable = score, unreachable  # KPI facts
-    row = Satisfaction(
-        id=uuid7(),
-        event_id=event.id,
-        score=score,
-        comment=comment,
-        unreachable=unreachable,
-        attempts=attempts,
-        source=source,
-        recorded_by=recorded_by,
-        created_at=now,
-    )
-    session.add(row)
-    await session.flush()
+    event.satisfaction_score, event.satisfaction_unreachable = row.score, row.unreachable
+    repository.add(session, row)
+    await repository.flush(session)
     return row
 
 
@@ -286,59 +204,34 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_survey_link(
-    session: AsyncSession,
-    id_or_ref: str,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    base_url: str,
-    if_match: str | None = None,
-) -> SurveyLink:
-    """R6.2: a login-free, single-use, expiring link the intake desk sends to the customer.
-    The token is random and stored only as a hash, like an API key. Creating one bumps the
-    version, so `If-Match` holds (issue 10, item 6)."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def create_survey_link(stage: Stage) -> SurveyLink:
+    """A single-use, expiring, login-free survey link for the customer (intake desk)."""
+    # R6.2. The token is random and stored only as a hash, like an API key. Creating one bumps
+    # the version, so `If-Match` holds (issue 10, item 6).
     stage.require(EventAction.RECORD_SATISFACTION)
-    stage.require_status(*SATISFACTION_STATUSES, action="create_survey_link")
-    if await session.scalar(
-        sa.select(Satisfaction.id).where(Satisfaction.event_id == stage.event.id)
-    ):
+    stage.allow(Activity.CREATE_SURVEY_LINK)
+    if await repository.has_satisfaction(stage.session, stage.event.id):
         raise SurveyAnswered("Satisfaction is already recorded for this event")
     token = SURVEY_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires_at = now + timedelta(hours=policy.gates.survey_ttl_hours)
-    session.add(
-        SurveyToken(
-            id=uuid7(),
-            event_id=stage.event.id,
-            token_hash=_token_hash(token),
-            expires_at=expires_at,
-            created_at=now,
-        )
+    expires_at = stage.now + timedelta(hours=stage.policy.gates.survey_ttl_hours)
+    stage.add_child(
+        SurveyToken, token_hash=_token_hash(token), expires_at=expires_at, created_at=stage.now
     )
     await stage.record("survey_link", after={"expires_at": expires_at})
     return SurveyLink(
-        token=token, url=f"{base_url.rstrip('/')}/v1/surveys/{token}", expires_at=expires_at
+        token=token,
+        url=f"{stage.base_url.rstrip('/')}/v1/surveys/{token}",
+        expires_at=expires_at,
     )
 
 
 async def _survey(session: AsyncSession, token: str, *, lock: bool) -> tuple[SurveyToken, Event]:
     if not token.startswith(SURVEY_TOKEN_PREFIX) or len(token) > 100:
         raise NotFound("No such survey")
-    query = (
-        sa.select(SurveyToken, Event)
-        .join(Event, Event.id == SurveyToken.event_id)
-        .where(SurveyToken.token_hash == _token_hash(token))
-    )
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).one_or_none()
-    if row is None:
+    found = await repository.survey(session, _token_hash(token), lock=lock)
+    if found is None:
         raise NotFound("No such survey")
-    return row[0], row[1]
+    return found
 
 
 async def read_survey(session: AsyncSession, token: str, *, now: datetime) -> SurveyRead:
@@ -363,39 +256,41 @@ async def answer_survey(
         raise SurveyExpired()
     if survey.used_at is not None:
         raise SurveyAnswered()
-    locked = await session.scalar(sa.select(Event).where(Event.id == event.id).with_for_update())
-    assert locked is not None
-    event = locked
-    if event.status not in SATISFACTION_STATUSES:
+    event = await repository.lock_event(session, event.id)
+    if event.status not in lifecycle.IN_STATUS[Activity.RECORD_SATISFACTION]:
         raise SurveyExpired("This survey is no longer open")
-    await _save_satisfaction(
-        session,
-        event,
+    row = Satisfaction(
+        id=uuid7(),
+        event_id=event.id,
         score=data.score,
         comment=data.comment,
         unreachable=False,
         attempts=1,
-        source="survey",
+        source=SatisfactionSource.SURVEY,
         recorded_by=None,
-        now=now,
+        created_at=now,
     )
+    await _save_satisfaction(session, event, row)
     survey.used_at = now
-    event.version += 1
-    event.updated_at = now
-    recorder = Recorder(session, event.id, await chain_head(session, event.id))
-    await recorder.record(
+    recorder = timeline.Recorder(session, event.id, await timeline.chain_head(session, event.id))
+    entry = timeline.Entry(
         at=now,
         actor_id=None,
         action="survey_answer",
         after={"score": data.score},
         note=data.comment,
     )
+    await record_change(session, event, recorder, entry, policy=await current_policy(session))
     await publish(
         session,
         "event.satisfaction_recorded",
         event_id=event.id,
         at=now,
-        data={"id": event.id, "ref": event.ref, "score": data.score, "source": "survey"},
+        data={
+            **message_head(event),
+            "score": data.score,
+            "source": SatisfactionSource.SURVEY,
+        },
     )
     return SurveyRead(
         event_ref=event.ref, title=event.title, answered=True, expires_at=survey.expires_at

@@ -1,69 +1,56 @@
 """Plan, execution and resolution (R3.3, R4.2)."""
 
 import uuid
-from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.auth import Principal
 from app.core.db import uuid7
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.events.models import EventNote, PlanStep
-from app.events.repository import visible_row
+from app.events import repository
+from app.events.models import EventNote
 from app.events.schemas import EventDetail, NoteIn, NoteRead, PlanIn, ResolutionIn, StepUpdate
-from app.events.stages.common import open_stage, user_department
-from app.events.views import view_of
+from app.events.stages.common import Stage
 from app.rules import deadlines
 from app.rules.lifecycle import StepFacts
 from app.rules.permissions import EventAction
-from app.rules.policy import Policy
-from app.rules.views import note_visibilities
-from app.rules.vocabulary import Action, Status
+from app.rules.vocabulary import Action, Activity, Status, StepStatus
 
 
-async def set_plan(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: PlanIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> EventDetail:
-    """R3.3.1: steps with owners and due times; a complex event records who it was discussed
-    with. A PUT replaces the plan; the previous one stays on the timeline."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
-    stage.require(EventAction.PLAN)
-    target = stage.next_status(Action.PLAN)
+async def _refuse_inactive_owners(stage: Stage, data: PlanIn) -> None:
+    """Every step's owner is an active user (422 naming each step that is not)."""
     unknown = []
     for index, step in enumerate(data.steps):
-        active, _dept = await user_department(session, step.owner_id)
+        active, _dept = await stage.user_department(step.owner_id)
         if not active:
             unknown.append(
                 {"field": f"steps.{index}.owner_id", "message": "unknown or inactive user"}
             )
     if unknown:
         raise Unprocessable("Every step needs an active owner", errors=unknown)
+
+
+async def put_plan(stage: Stage, data: PlanIn) -> EventDetail:
+    """Set (or replace) the plan: steps with owner and due time (R3.3.1); starts the work."""
+    # A complex event records who it was discussed with. A PUT replaces the plan; the previous
+    # one stays on the timeline.
+    stage.require(EventAction.PLAN)
+    target = stage.next_status(Action.PLAN)
+    await _refuse_inactive_owners(stage, data)
     snapshot = await stage.snapshot(
         status=target,
         steps=tuple(
-            StepFacts(status="open", has_owner=True, has_due=True, drop_reason=False)
-            for _ in data.steps
+            StepFacts(
+                status=StepStatus.OPEN,
+                has_owner=step.owner_id is not None,
+                has_due=step.due_at is not None,
+                drop_reason=False,
+            )
+            for step in data.steps
         ),
         plan_discussed_with=tuple(data.discussed_with),
     )
     stage.check_gate(Status.IN_PROGRESS, snapshot)
 
     event = stage.event
-    old = (
-        await session.scalars(
-            sa.select(PlanStep).where(PlanStep.event_id == event.id).order_by(PlanStep.position)
-        )
-    ).all()
+    old = await repository.plan_steps(stage.session, event.id)
     before = {
         "steps": [
             {"title": s.title, "owner_id": s.owner_id, "due_at": s.due_at, "status": s.status}
@@ -71,7 +58,6 @@ async def set_plan(
         ],
         "discussed_with": event.plan_discussed_with,
     }
-    await session.execute(sa.delete(PlanStep).where(PlanStep.event_id == event.id))
     rows = [
         {
             "id": uuid7(),
@@ -80,11 +66,11 @@ async def set_plan(
             "title": s.title,
             "owner_id": s.owner_id,
             "due_at": s.due_at,
-            "status": "open",
+            "status": StepStatus.OPEN,
         }
         for i, s in enumerate(data.steps)
     ]
-    await session.execute(sa.insert(PlanStep), rows)
+    await repository.replace_plan(stage.session, event.id, rows)
     event.plan_discussed_with = list(data.discussed_with)
     event.status = target
     await stage.record(
@@ -100,40 +86,25 @@ async def set_plan(
     return await stage.detail()
 
 
-async def update_step(
-    session: AsyncSession,
-    id_or_ref: str,
-    step_id: uuid.UUID,
-    data: StepUpdate,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> EventDetail:
-    """R3.3.2: a step is done, or dropped with a reason; by its owner or the lead department."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
-    step = await session.scalar(
-        sa.select(PlanStep).where(PlanStep.id == step_id, PlanStep.event_id == stage.event.id)
-    )
+async def update_step(stage: Stage, step_id: uuid.UUID, data: StepUpdate) -> EventDetail:
+    """Mark a plan step done, or dropped with a reason (R3.3.2)."""
+    # By its owner, or by the lead department (rules.permissions.STEP_OWNER_MAY).
+    step = await repository.step_of(stage.session, stage.event.id, step_id)
     if step is None:
         raise NotFound(f"No step {step_id} on this event")
-    if step.owner_id != actor.user_id:
-        stage.require(EventAction.UPDATE_STEP)
-    stage.require_status(Status.IN_PROGRESS, action="update_step")
-    if step.status != "open":
+    stage.require(EventAction.UPDATE_STEP, owns_step=step.owner_id == stage.actor.user_id)
+    stage.allow(Activity.UPDATE_STEP)
+    if step.status != StepStatus.OPEN:
         raise Conflict(f"The step is already {step.status}")
-    if data.status == "dropped" and not data.note:
+    if StepStatus(data.status) is StepStatus.DROPPED and not data.note:
         raise Unprocessable(
             "Dropping a step needs a reason",
             errors=[{"field": "note", "message": "required when status is dropped"}],
         )
-    step.status, step.note, step.completed_at = data.status, data.note, now
+    step.status, step.note, step.completed_at = data.status, data.note, stage.now
     await stage.record(
         "step_" + data.status,
-        before={"step_id": step.id, "status": "open"},
+        before={"step_id": step.id, "status": StepStatus.OPEN},
         after={"step_id": step.id, "status": data.status},
         note=data.note,
         outbox_type="event.step_updated",
@@ -142,32 +113,20 @@ async def update_step(
     return await stage.detail()
 
 
-async def add_note(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: NoteIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> NoteRead:
-    """R3.3.2, R6: progress reports, internal notes and customer contacts, with visibility.
-    A note bumps the version, so `If-Match` holds here too (issue 10, item 6)."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def add_note(stage: Stage, data: NoteIn) -> NoteRead:
+    """Record a progress report, an internal note or a customer contact (R3.3.2, R6)."""
+    # With its visibility. A note bumps the version, so `If-Match` holds here too (issue 10,
+    # item 6).
     stage.require(EventAction.ADD_NOTE)
-    note = EventNote(
-        id=uuid7(),
-        event_id=stage.event.id,
+    stage.allow(Activity.ADD_NOTE)
+    note = stage.add_child(
+        EventNote,
         kind=data.kind,
         visibility=data.visibility,
         body=data.body,
-        author_id=actor.user_id,
-        created_at=now,
+        author_id=stage.actor.user_id,
+        created_at=stage.now,
     )
-    session.add(note)
     await stage.record(
         "note",
         after={"note_id": note.id, "kind": data.kind, "visibility": data.visibility},
@@ -177,33 +136,9 @@ async def add_note(
     return NoteRead.model_validate(note)
 
 
-async def list_notes(session: AsyncSession, id_or_ref: str, *, actor: Principal) -> list[NoteRead]:
-    """Notes of an event; the reporter view reads only those meant for the reporter (R6.2;
-    rules.views: whoever sees the event only as its reporter)."""
-    row = await visible_row(session, id_or_ref, actor)
-    if row is None:
-        raise NotFound(f"No event {id_or_ref}")
-    visibilities = note_visibilities(view_of(row, actor))
-    query = sa.select(EventNote).where(EventNote.event_id == row["id"]).order_by(EventNote.id)
-    if visibilities is not None:
-        query = query.where(EventNote.visibility.in_(sorted(visibilities)))
-    return [NoteRead.model_validate(n) for n in await session.scalars(query)]
-
-
-async def resolve(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: ResolutionIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> EventDetail:
-    """R3.3-R3.4: handling is done: every step done or dropped, result and measures written."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def resolve_event(stage: Stage, data: ResolutionIn) -> EventDetail:
+    """Record the result and measures once every step is done or dropped."""
+    # R3.3-R3.4: handling is done.
     stage.require(EventAction.RESOLVE)
     target = stage.next_status(Action.RESOLVE)
     snapshot = await stage.snapshot(
@@ -212,8 +147,8 @@ async def resolve(
     stage.check_gate(Status.RESOLVED, snapshot)
     event = stage.event
     event.resolution_result, event.resolution_measures = data.result, data.measures
-    event.resolved_at = now
-    event.feedback_by = deadlines.feedback_by(now, policy=policy)
+    event.resolved_at = stage.now
+    event.feedback_by = deadlines.feedback_by(stage.now, policy=stage.policy)
     event.status = target
     await stage.record(
         "resolve",

@@ -1,14 +1,10 @@
 """Summary, evaluation and verified improvement (R3.5)."""
 
 import uuid
-from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.auth import Principal
-from app.core.db import uuid7
 from app.core.errors import AppError, Conflict, NotFound
+from app.core.jsonable import jsonable
+from app.events import repository
 from app.events.models import ImprovementAction, Review
 from app.events.schemas import (
     ActionIn,
@@ -18,15 +14,10 @@ from app.events.schemas import (
     ReviewIn,
     VerificationIn,
 )
-from app.events.service import check_departments
-from app.events.stages.common import Stage, open_stage
-from app.events.timeline import jsonable
+from app.events.stages.common import Stage
 from app.rules.lifecycle import ReviewFacts
-from app.rules.permissions import EventAction, may
-from app.rules.policy import Policy
-from app.rules.vocabulary import Action, Status
-
-ACTION_STATUSES = (Status.RESOLVED, Status.FEEDBACK_GIVEN, Status.REVIEWED)
+from app.rules.permissions import EventAction
+from app.rules.vocabulary import Action, ActionStatus, Activity, Status
 
 
 class SelfVerification(AppError):
@@ -37,21 +28,10 @@ class SelfVerification(AppError):
     )
 
 
-async def put_review(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: ReviewIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> EventDetail:
-    """R3.5.1: the summary report (causes, handling, result, lessons, root cause); a major
-    event adds its review meeting; important and major need improvement actions (R3.5.2)."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def put_review(stage: Stage, data: ReviewIn) -> EventDetail:
+    """The summary report (R3.5.1); major events add the review meeting; important and major
+    need improvement actions first (R3.5.2)."""
+    # Causes, handling, result, lessons and a root-cause code.
     stage.require(EventAction.REVIEW)
     target = stage.next_status(Action.REVIEW)
     facts = ReviewFacts(
@@ -65,7 +45,7 @@ async def put_review(
     stage.check_gate(Status.REVIEWED, await stage.snapshot(status=target, review=facts))
     event = stage.event
     meeting = jsonable(data.meeting.model_dump()) if data.meeting else None
-    review = await session.get(Review, event.id)
+    review = await repository.review_of(stage.session, event.id)
     before = None
     values = {
         "causes": data.causes,
@@ -74,52 +54,38 @@ async def put_review(
         "lessons": data.lessons,
         "root_cause_code": data.root_cause_code.value,
         "meeting": meeting,
-        "author_id": actor.user_id,
+        "author_id": stage.actor.user_id,
     }
     if review is None:
-        session.add(Review(event_id=event.id, **values))
+        repository.add(stage.session, Review(event_id=event.id, **values))
     else:
         before = {"root_cause_code": review.root_cause_code, "lessons": review.lessons}
         for key, value in values.items():
             setattr(review, key, value)
     event.status = target
-    event.reviewed_at = now
+    event.reviewed_at = stage.now
     await stage.record(
         "review",
         before=before,
-        after={**values, "author_id": actor.user_id},
+        after=values,
         outbox_type="event.reviewed",
         outbox_data={"root_cause_code": data.root_cause_code},
     )
     return await stage.detail()
 
 
-async def add_action(
-    session: AsyncSession,
-    id_or_ref: str,
-    data: ActionIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> ActionRead:
-    """R3.5.2: an improvement measure with a responsible department and a due time."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
+async def add_action(stage: Stage, data: ActionIn) -> ActionRead:
+    """Add an improvement action with department and due time (R3.5.2)."""
     stage.require(EventAction.ADD_ACTION)
-    stage.require_status(*ACTION_STATUSES, action="add_action")
-    await check_departments(session, [data.department], "department")
-    action = ImprovementAction(
-        id=uuid7(),
-        event_id=stage.event.id,
+    stage.allow(Activity.ADD_ACTION)
+    await stage.check_departments([data.department], "department")
+    action = stage.add_child(
+        ImprovementAction,
         description=data.description,
         department=data.department,
         due_at=data.due_at,
-        status="open",
+        status=ActionStatus.OPEN,
     )
-    session.add(action)
     await stage.record(
         "action_added",
         after={
@@ -134,40 +100,27 @@ async def add_action(
     return ActionRead.model_validate(action)
 
 
-async def _action(stage: Stage, action_id: uuid.UUID) -> ImprovementAction:
-    action = await stage.session.scalar(
-        sa.select(ImprovementAction)
-        .where(ImprovementAction.id == action_id, ImprovementAction.event_id == stage.event.id)
-        .with_for_update()
-    )
+async def _action(
+    stage: Stage, action_id: uuid.UUID, what: EventAction, activity: Activity
+) -> ImprovementAction:
+    """The action, locked (404 when it is not this event's); its own department counts as the
+    lead for `what` (R3.5.2), and the event's status must allow `activity`."""
+    action = await repository.action_for_update(stage.session, stage.event.id, action_id)
     if action is None:
         raise NotFound(f"No improvement action {action_id} on this event")
+    stage.require(what, action_department=action.department)
+    stage.allow(activity)
     return action
 
 
-async def complete_action(
-    session: AsyncSession,
-    id_or_ref: str,
-    action_id: uuid.UUID,
-    data: ActionUpdate,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> ActionRead:
-    """R3.5.2: the responsible department marks the measure done, with evidence."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
-    action = await _action(stage, action_id)
-    if not _may_on_action(stage, EventAction.COMPLETE_ACTION, action):
-        stage.require(EventAction.COMPLETE_ACTION)
-    stage.require_status(*ACTION_STATUSES, action="complete_action")
-    if action.status != "open":
+async def complete_action(stage: Stage, action_id: uuid.UUID, data: ActionUpdate) -> ActionRead:
+    """Mark an improvement action done, with evidence."""
+    # R3.5.2: by the responsible department (the action's own counts as the lead).
+    action = await _action(stage, action_id, EventAction.COMPLETE_ACTION, Activity.COMPLETE_ACTION)
+    if action.status != ActionStatus.OPEN:
         raise Conflict("The action is already done")
-    action.status, action.evidence = "done", data.evidence
-    action.completed_by, action.completed_at = actor.user_id, now
+    action.status, action.evidence = ActionStatus.DONE, data.evidence
+    action.completed_by, action.completed_at = stage.actor.user_id, stage.now
     action.verified_effective = action.verified_by = action.verified_at = None
     action.verification_note = None
     await stage.record(
@@ -179,41 +132,21 @@ async def complete_action(
     return ActionRead.model_validate(action)
 
 
-def _may_on_action(stage: Stage, what: EventAction, action: ImprovementAction) -> bool:
-    """The action's own department may complete/verify it as if it led the event."""
-    return may(what, stage.actor.roles, department=stage.actor.department, lead=action.department)
-
-
-async def verify_action(
-    session: AsyncSession,
-    id_or_ref: str,
-    action_id: uuid.UUID,
-    data: VerificationIn,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    if_match: str | None,
-) -> ActionRead:
-    """R3.5.2: checked until it works: someone other than who completed it verifies the
-    measure effective; not effective reopens it."""
-    stage = await open_stage(
-        session, id_or_ref, actor=actor, policy=policy, now=now, if_match=if_match
-    )
-    action = await _action(stage, action_id)
-    if not _may_on_action(stage, EventAction.VERIFY_ACTION, action):
-        stage.require(EventAction.VERIFY_ACTION)
-    stage.require_status(*ACTION_STATUSES, action="verify_action")
-    if action.status != "done":
+async def verify_action(stage: Stage, action_id: uuid.UUID, data: VerificationIn) -> ActionRead:
+    """Verify a done action effective or not (not by who completed it); not effective reopens it."""
+    # R3.5.2: checked until it works.
+    action = await _action(stage, action_id, EventAction.VERIFY_ACTION, Activity.VERIFY_ACTION)
+    if action.status != ActionStatus.DONE:
         raise Conflict("Only a done action can be verified")
-    if action.completed_by == actor.user_id:
+    if action.completed_by == stage.actor.user_id:
         raise SelfVerification("You completed this action; someone else must verify it")
-    action.verified_by, action.verified_at, action.verification_note = actor.user_id, now, data.note
+    action.verified_by, action.verified_at = stage.actor.user_id, stage.now
+    action.verification_note = data.note
     if data.effective:
         action.verified_effective = True
     else:
         action.verified_effective = False
-        action.status = "open"
+        action.status = ActionStatus.OPEN
         action.completed_by = action.completed_at = None
     await stage.record(
         "action_verified",
@@ -223,12 +156,3 @@ async def verify_action(
         outbox_data={"action_id": action.id, "effective": data.effective},
     )
     return ActionRead.model_validate(action)
-
-
-async def list_actions(stage_session: AsyncSession, event_id: uuid.UUID) -> list[ActionRead]:
-    rows = await stage_session.scalars(
-        sa.select(ImprovementAction)
-        .where(ImprovementAction.event_id == event_id)
-        .order_by(ImprovementAction.id)
-    )
-    return [ActionRead.model_validate(a) for a in rows]

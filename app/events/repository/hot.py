@@ -1,7 +1,8 @@
-"""SQL for the event aggregate: plain prepared statements on the hot paths (intake, get, list),
-SQLAlchemy for the row lock a transition takes (`lock_visible`)."""
+"""The hot paths' SQL: intake, get by id and the list, each ONE plain prepared statement on an
+asyncpg connection (no ORM session, no transaction round trips; bench/README.md)."""
 
 import asyncio
+import functools
 import json
 import uuid
 from collections import deque
@@ -11,91 +12,20 @@ from datetime import datetime
 from typing import Any, Final
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
+from app.core.caches import on_reset
 from app.core.db import driver_connection
 from app.core.pagination import Cursor
-from app.events.models import TEXT_SEARCH, Event, ImprovementAction, PlanStep
+from app.events.models import TEXT_SEARCH, Event
+from app.events.repository.visibility import Params, seen
 from app.events.schemas import EventRead, EventReporterRead
-from app.rules.permissions import sees_every_event
-from app.rules.views import REPORTER_FEEDBACK_AUDIENCE
-from app.rules.vocabulary import Category, Role, Severity, Status
+from app.rules.deadlines import STAGE_DUE, DueDate
+from app.rules.views import REPORTER_FEEDBACK_AUDIENCE, STAFF_ONLY_FILTERS, STAFF_ONLY_SORTS
+from app.rules.vocabulary import Category, Severity, Status
 
-event_table = Event.__table__
-step_table = PlanStep.__table__
-
-_steps_json = (
-    sa.select(
-        sa.func.coalesce(
-            sa.func.json_agg(
-                pg.aggregate_order_by(
-                    sa.func.json_build_object(
-                        "id",
-                        PlanStep.id,
-                        "title",
-                        PlanStep.title,
-                        "owner_id",
-                        PlanStep.owner_id,
-                        "due_at",
-                        PlanStep.due_at,
-                        "status",
-                        PlanStep.status,
-                        "note",
-                        PlanStep.note,
-                    ),
-                    PlanStep.position,
-                )
-            ),
-            sa.text("'[]'::json"),
-        )
-    )
-    .where(PlanStep.event_id == Event.id)
-    .scalar_subquery()
-    .label("steps")
-)
-
-
-def visible_to(principal: Principal) -> sa.ColumnElement[bool] | None:
-    """SQL form of `rules.permissions.may_see` (product.md section 1); None = no filter."""
-    if sees_every_event(principal.roles):
-        return None
-    clauses: list[sa.ColumnElement[bool]] = [Event.created_by == principal.user_id]
-    if principal.has(Role.HANDLER, Role.DEPT_HEAD):
-        clauses.append(
-            sa.exists().where(PlanStep.event_id == Event.id, PlanStep.owner_id == principal.user_id)
-        )
-        if principal.department:
-            clauses.append(Event.lead_department == principal.department)
-            clauses.append(
-                Event.cooperating_departments.contains(
-                    sa.cast([principal.department], pg.ARRAY(sa.String))
-                )
-            )
-            clauses.append(
-                sa.exists().where(
-                    ImprovementAction.event_id == Event.id,
-                    ImprovementAction.department == principal.department,
-                )
-            )
-    return sa.or_(*clauses)
-
-
-def _visible(query: sa.Select[Any], principal: Principal) -> sa.Select[Any]:
-    clause = visible_to(principal)
-    return query if clause is None else query.where(clause)
-
-
-def id_or_ref_clause(id_or_ref: str) -> sa.ColumnElement[bool]:
-    try:
-        return Event.id == uuid.UUID(id_or_ref)
-    except ValueError:
-        return Event.ref == id_or_ref.upper()
-
-
-EVENT_COLUMNS: Final = tuple(c.name for c in event_table.columns)
+EVENT_COLUMNS: Final = tuple(c.name for c in Event.__table__.columns)
 # The columns intake writes, with their SQL types: the parameters of an INSERT ... SELECT are
 # typed explicitly (tests/api/test_intake.py checks these against the catalog).
 INTAKE_COLUMNS: Final = (
@@ -125,6 +55,11 @@ INTAKE_COLUMNS: Final = (
     ("created_at", "timestamptz"),
     ("updated_at", "timestamptz"),
     ("ref", "varchar"),
+    ("sla_stage", "varchar"),
+    ("sla_cycle", "smallint"),
+    ("sla_started_at", "timestamptz"),
+    ("sla_due_at", "timestamptz"),
+    ("sla_next_at", "timestamptz"),
 )
 _N = len(INTAKE_COLUMNS)
 _P = {
@@ -152,11 +87,11 @@ _P = {
         start=1,
     )
 }
-# Intake is the hottest write, so it is ONE prepared statement, run on its own (autocommit):
-# the Idempotency-Key's advisory lock (not taken: nothing is written, the caller answers 409),
-# the key's stored first response, the event, its first timeline entry and its outbox
-# messages. A key already stored or an external_ref already known makes the statement fail on
-# that unique index, so nothing at all is written and the caller takes the slow path.
+# Intake is ONE statement, run on its own (autocommit): the Idempotency-Key's advisory lock
+# (not taken: nothing is written, the caller answers 409), the key's stored first response,
+# the event, its first timeline entry and its outbox messages. A key already stored or an
+# external_ref already known makes the statement fail on that unique index, so nothing at all
+# is written and the caller takes the slow path.
 INTAKE_SQL: Final = f"""
 WITH lk AS (
     SELECT CASE WHEN {_P["lock"]}::text IS NULL THEN true
@@ -200,10 +135,10 @@ _JSON_COLUMNS: Final = (
 )
 
 
-def _decode(record: Any) -> dict[str, Any]:
+def decode(record: Any) -> dict[str, Any]:
     """A row as a dict, its JSON columns parsed (asyncpg hands json and jsonb over as text).
-    orjson: twice as fast as `json` here; the columns hold only values validated on the way
-    in (bounded numbers), so its 64-bit integers lose nothing."""
+    orjson: the columns hold only values validated on the way in, so its 64-bit integers
+    lose nothing."""
     row = dict(record.items())
     for column in _JSON_COLUMNS:
         value = row.get(column)
@@ -271,13 +206,13 @@ class RefNumbers:
     increase within a process; across workers they interleave, and a restart leaves a gap.
 
     The next block is fetched in the background once half of the current one is used, so an
-    intake waits for it only if the block runs dry (measured: refilling in the request, behind
-    the requests queued for a connection, stalled every fiftieth intake and those after it)."""
+    intake waits for it only if the block runs dry (bench/README.md, third round)."""
 
     def __init__(self, block: int = EVENT_REF_BLOCK) -> None:
         self.block = block
         self._numbers: deque[int] = deque()
         self._refill: asyncio.Task[None] | None = None
+        self._generation = 0
 
     async def next(self, connection_source: Any, *, prefetch: bool = True) -> int:
         """The next number. `prefetch=False` where the source shares one connection with the
@@ -290,25 +225,34 @@ class RefNumbers:
             await asyncio.shield(refill)
         return self._numbers.popleft()
 
+    def reset(self) -> None:
+        """Forget the numbers taken ahead (tests that move `event_ref_seq` start cold)."""
+        self._generation += 1
+        self._numbers.clear()
+        self._refill = None
+
     def _start(self, connection_source: Any) -> "asyncio.Task[None]":
-        task = asyncio.create_task(self._fetch(connection_source))
+        task = asyncio.create_task(self._fetch(connection_source, self._generation))
         # A failed background refill is retried by the next caller; its error is not lost
         # for whoever awaited it, and not reported twice for nobody.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return task
 
-    async def _fetch(self, connection_source: Any) -> None:
+    async def _fetch(self, connection_source: Any, generation: int) -> None:
         try:
             async with connection_source() as connection:
                 rows = await connection.fetch(
                     "SELECT nextval('event_ref_seq') FROM generate_series(1, $1)", self.block
                 )
-            self._numbers.extend(sorted(r[0] for r in rows))
+            if generation == self._generation:
+                self._numbers.extend(sorted(r[0] for r in rows))
         finally:
-            self._refill = None
+            if generation == self._generation:
+                self._refill = None
 
 
 ref_numbers = RefNumbers()
+on_reset(ref_numbers.reset)
 
 
 def format_ref(year: int, number: int) -> str:
@@ -323,57 +267,12 @@ async def event_id_by_external_ref(connection: Any, system: str, external_id: st
     )
 
 
-class _Params:
-    """Numbered parameters ($1, $2, ...) for a statement built from a whitelist of clauses."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any, cast: str) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}::{cast}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    """How a principal sees events, as SQL over `event e` with numbered parameters."""
-
-    where: str | None  # the visibility clause (`rules.permissions.may_see`); None: everything
-    involved: str | None  # handlers and heads: they see it other than as its reporter
-
-
-def _seen(principal: Principal, p: _Params) -> _Seen:
-    """`rules.permissions.may_see` as SQL for lists and get by id (the rule of `visible_to`),
-    and for handlers and heads whether they are involved (`rules.views.event_view`): no
-    `where` is the staff view of every event, no `involved` the reporter view of one's own."""
-    if sees_every_event(principal.roles):
-        return _Seen(None, None)
-    me = p(principal.user_id, "uuid")
-    clauses = [f"e.created_by = {me}"]
-    involved: list[str] = []
-    if principal.has(Role.HANDLER, Role.DEPT_HEAD):
-        step = f"EXISTS (SELECT 1 FROM plan_step s WHERE s.event_id = e.id AND s.owner_id = {me})"
-        clauses.append(step)
-        if principal.department:
-            dept = p(principal.department, "varchar")
-            department = [
-                f"e.lead_department = {dept}",
-                f"e.cooperating_departments @> ARRAY[{dept}]",
-                "EXISTS (SELECT 1 FROM improvement_action a"
-                f" WHERE a.event_id = e.id AND a.department = {dept})",
-            ]
-            clauses += department
-            involved += department[:2]  # the cheap tests first: OR stops at the first true
-            involved += [step, department[2]]
-        else:
-            involved.append(step)
-    return _Seen(
-        "(" + " OR ".join(clauses) + ")", "(" + " OR ".join(involved) + ")" if involved else None
-    )
-
-
-def _visibility(principal: Principal, p: _Params) -> str | None:
-    return _seen(principal, p).where
+def match_clause(id_or_ref: str, p: Params) -> str:
+    """`event e` by its UUID or its ref (`EV-2026-000123`, any case)."""
+    try:
+        return f"e.id = {p(uuid.UUID(id_or_ref), 'uuid')}"
+    except ValueError:
+        return f"e.ref = {p(id_or_ref.upper(), 'varchar')}"
 
 
 _STEPS_JSON: Final = """(SELECT coalesce(json_agg(json_build_object(
@@ -411,16 +310,22 @@ FROM event e
 WHERE """
 
 
+# Whether a handler or head is involved in the row, computed once per row (review of issue 10,
+# item 6): a LATERAL subquery that OFFSET 0 keeps from being flattened into each use.
+_INVOLVED_JOIN: Final = "CROSS JOIN LATERAL (SELECT {involved} AS involved OFFSET 0) v"
+
+
+@functools.lru_cache(maxsize=64)
 def _get_handler_sql(involved: str) -> str:
     """A handler's or head's get: everything, and whether they are involved; when they are
     not (they reported it), what the reporter view adds."""
     return f"""
 SELECT {", ".join(f"e.{c}" for c in EVENT_COLUMNS)},
        {_STEPS_JSON} AS steps,
-       {involved} AS involved,
-       CASE WHEN {involved} THEN NULL ELSE {_REPORTER_FEEDBACK_JSON} END AS reporter_feedback,
-       CASE WHEN {involved} THEN NULL ELSE {_SATISFACTION_JSON} END AS satisfaction
-FROM event e
+       v.involved,
+       CASE WHEN v.involved THEN NULL ELSE {_REPORTER_FEEDBACK_JSON} END AS reporter_feedback,
+       CASE WHEN v.involved THEN NULL ELSE {_SATISFACTION_JSON} END AS satisfaction
+FROM event e {_INVOLVED_JOIN.format(involved=involved)}
 WHERE """
 
 
@@ -429,21 +334,17 @@ def get_query(id_or_ref: str, principal: Principal) -> tuple[str, list[Any]]:
     what the principal's view needs (rules.views): the plan steps for staff; the feedback
     given to the reporter and their satisfaction for the reporter view.
 
-    The visibility clause is the list's (`_visibility`): its shape follows the caller's roles
-    and holds no switch parameters, so each shape is one prepared statement whose generic plan
-    PostgreSQL keeps. With `$n::boolean OR ...` switches every execution was planned afresh
-    (the custom plan folds them), which cost about 0.1 ms of PostgreSQL CPU per get."""
-    p = _Params()
-    try:
-        match = f"e.id = {p(uuid.UUID(id_or_ref), 'uuid')}"
-    except ValueError:
-        match = f"e.ref = {p(id_or_ref.upper(), 'varchar')}"
-    seen = _seen(principal, p)
-    if seen.where is None:  # sees every event: the staff view
+    One statement per visibility shape (`visibility.seen`), without switch parameters, so
+    PostgreSQL keeps each one's generic plan instead of planning every get afresh."""
+    p = Params()
+    match = match_clause(id_or_ref, p)
+    visible = seen(principal, p)
+    if visible.where is None:  # sees every event: the staff view
         return _GET_SQL + match, p.values
-    if seen.involved is None:  # sees only what they reported: the reporter view
-        return _GET_REPORTER_SQL + f"{match} AND {seen.where}", p.values
-    return _get_handler_sql(seen.involved) + f"{match} AND {seen.where}", p.values
+    if visible.involved is None:  # sees only what they reported: the reporter view
+        return _GET_REPORTER_SQL + f"{match} AND {visible.where}", p.values
+    involved = visible.involved_row or visible.involved
+    return _get_handler_sql(involved) + f"{match} AND {visible.where}", p.values
 
 
 async def get_visible(
@@ -454,18 +355,7 @@ async def get_visible(
     record = await connection.fetchrow(sql, *args)
     if record is None:
         return None
-    return _decode(record)
-
-
-async def sees_event(connection: Any, event_id: uuid.UUID, principal: Principal) -> bool:
-    """Whether the principal may see this event (the reading rule, `_visibility`): a link to
-    another event (`recurrence_of`, `duplicate_of`) may name only such an event, so that an
-    event one may not see and an unknown id answer alike (issue 10, item 8)."""
-    p = _Params()
-    match = f"e.id = {p(event_id, 'uuid')}"
-    visible = _visibility(principal, p)
-    sql = "SELECT true FROM event e WHERE " + (f"{match} AND {visible}" if visible else match)
-    return bool(await connection.fetchval(sql, *p.values))
+    return decode(record)
 
 
 async def visible_row(
@@ -475,10 +365,20 @@ async def visible_row(
     return await get_visible(await driver_connection(session), id_or_ref, principal)
 
 
-async def lock_visible(session: AsyncSession, id_or_ref: str, principal: Principal) -> Event | None:
-    """Lock-load the event row for a transition (SELECT ... FOR UPDATE)."""
-    query = _visible(sa.select(Event).where(id_or_ref_clause(id_or_ref)), principal)
-    return (await session.scalars(query.with_for_update())).one_or_none()
+async def sees_event(connection: Any, event_id: uuid.UUID, principal: Principal) -> bool:
+    """Whether the principal may see this event (the reading rule): a link to another event
+    (`recurrence_of`, `duplicate_of`) may name only such an event, so that an event one may
+    not see and an unknown id answer alike (issue 10, item 8)."""
+    p = Params()
+    match = f"e.id = {p(event_id, 'uuid')}"
+    visible = seen(principal, p).where
+    sql = "SELECT true FROM event e WHERE " + (f"{match} AND {visible}" if visible else match)
+    return bool(await connection.fetchval(sql, *p.values))
+
+
+async def sees_event_in(session: AsyncSession, event_id: uuid.UUID, principal: Principal) -> bool:
+    """`sees_event` inside a session's transaction."""
+    return await sees_event(await driver_connection(session), event_id, principal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -494,15 +394,37 @@ class EventFilter:
     created_to: datetime | None = None
     text: str | None = None
     external_system: str | None = None
+    updated_since: datetime | None = None
+    due_before: datetime | None = None
+    breached: bool | None = None
+    # created_at (newest first), updated_at (the change feed) or due_at (soonest first).
+    sort: str = "created_at"
+
+    def used(self) -> list[str]:
+        """The filters set, by their query parameter names (`rules.views.LIST_FILTER_FIELDS`)."""
+        return [
+            "q" if name == "text" else name
+            for name in self.__dataclass_fields__
+            if name != "sort" and getattr(self, name) not in (None, ())
+        ]
 
 
-# Overdue (product.md section 3): an open deadline of the event's current stage has passed.
-_OVERDUE = (
-    "((e.status IN ('reported', 'classified') AND e.respond_by < {now})"
-    " OR (e.status IN ('assigned', 'in_progress') AND e.resolve_by < {now})"
-    " OR (e.status = 'resolved' AND e.feedback_by < {now})"
-    " OR (e.status = 'feedback_given' AND e.review_by < {now}))"
-)
+def _overdue_template() -> str:
+    """`rules.deadlines.STAGE_DUE` as SQL: the due date of the event's status has passed."""
+    waiting: dict[DueDate, list[Status]] = {}
+    for status, due in STAGE_DUE.items():
+        waiting.setdefault(due, []).append(status)
+    tests = []
+    for due, statuses in waiting.items():
+        quoted = [f"'{status.value}'" for status in statuses]
+        which = (
+            f"e.status = {quoted[0]}" if len(quoted) == 1 else f"e.status IN ({', '.join(quoted)})"
+        )
+        tests.append(f"({which} AND e.{due.value} < {{now}})")
+    return "(" + " OR ".join(tests) + ")"
+
+
+OVERDUE_SQL: Final = _overdue_template()
 # What a list item shows (EventRead): fewer columns to read and decode than the whole row.
 LIST_COLUMNS: Final = tuple(
     c
@@ -511,6 +433,84 @@ LIST_COLUMNS: Final = tuple(
     or c.startswith("reporter_")
     or c in ("external_system", "external_id")
 )
+_LIST_SELECT: Final = ", ".join(f"e.{c}" for c in LIST_COLUMNS)
+_REPORTER_SELECT: Final = ", ".join(f"e.{c}" for c in REPORTER_COLUMNS)
+_TEXT_SEARCH: Final = TEXT_SEARCH.replace("(title)", "(e.title)").replace(
+    "description)", "e.description)"
+)
+
+
+def _filters(flt: EventFilter, p: Params, now: datetime) -> list[tuple[str, str]]:
+    """The list's filters as SQL, each with its query parameter's name (`sort` for the sort's
+    own condition): fixed clauses, every value a parameter."""
+    where: list[tuple[str, str]] = []
+    if flt.status:
+        where.append(("status", f"e.status = ANY({p([str(v) for v in flt.status], 'varchar[]')})"))
+    if flt.category:
+        category = p([str(v) for v in flt.category], "varchar[]")
+        where.append(("category", f"e.category = ANY({category})"))
+    if flt.severity:
+        severity = p([str(v) for v in flt.severity], "varchar[]")
+        where.append(("severity", f"e.severity = ANY({severity})"))
+    if flt.department:
+        dept = p(flt.department, "varchar")
+        where.append(
+            (
+                "department",
+                f"(e.lead_department = {dept} OR e.cooperating_departments @> ARRAY[{dept}])",
+            )
+        )
+    if flt.assignee_id:
+        where.append(("assignee_id", f"e.assignee_id = {p(flt.assignee_id, 'uuid')}"))
+    if flt.urgent is not None:
+        where.append(("urgent", f"e.urgent = {p(flt.urgent, 'boolean')}"))
+    if flt.overdue is not None:
+        overdue = OVERDUE_SQL.format(now=p(now, "timestamptz"))
+        where.append(("overdue", overdue if flt.overdue else f"NOT {overdue}"))
+    if flt.created_from:
+        where.append(("created_from", f"e.created_at >= {p(flt.created_from, 'timestamptz')}"))
+    if flt.created_to:
+        where.append(("created_to", f"e.created_at < {p(flt.created_to, 'timestamptz')}"))
+    if flt.text:
+        query = p(flt.text, "text")
+        where.append(("q", f"{_TEXT_SEARCH} @@ websearch_to_tsquery('simple', {query})"))
+    if flt.external_system:
+        system = p(flt.external_system, "varchar")
+        where.append(("external_system", f"e.external_system = {system}"))
+    if flt.updated_since:
+        where.append(("updated_since", f"e.updated_at >= {p(flt.updated_since, 'timestamptz')}"))
+    if flt.due_before:
+        where.append(("due_before", f"e.sla_due_at < {p(flt.due_before, 'timestamptz')}"))
+    if flt.breached is not None:
+        moment = p(now, "timestamptz")
+        where.append(
+            (
+                "breached",
+                f"e.sla_due_at < {moment}"
+                if flt.breached
+                else f"(e.sla_due_at IS NULL OR e.sla_due_at >= {moment})",
+            )
+        )
+    if flt.sort == "due_at":
+        # Only running clocks have a due time.
+        where.append(("sort", "e.sla_due_at IS NOT NULL"))
+    return where
+
+
+def _staff_only(name: str, flt: EventFilter) -> bool:
+    """A filter that reads fields only the staff view shows (rules.views)."""
+    if name == "sort":
+        return flt.sort in STAFF_ONLY_SORTS
+    return name in STAFF_ONLY_FILTERS
+
+
+# The order of each sort and its keyset condition after a position: the column, and whether
+# newest first. `due_at` is the running clock's due time (soonest first).
+SORT_COLUMNS: Final = {
+    "created_at": ("e.created_at", True),
+    "updated_at": ("e.updated_at", False),
+    "due_at": ("e.sla_due_at", False),
+}
 
 
 def list_query(
@@ -521,56 +521,42 @@ def list_query(
     limit: int,
     now: datetime,
 ) -> tuple[str, list[Any]]:
-    """The SQL and arguments of a keyset page, newest first: (created_at, id) strictly after
-    the cursor, never OFFSET. Built from fixed clauses; every value is a parameter."""
-    p = _Params()
-    where: list[str] = []
-    seen = _seen(principal, p)
-    if seen.where:
-        where.append(seen.where)
-    if flt.status:
-        where.append(f"e.status = ANY({p([str(v) for v in flt.status], 'varchar[]')})")
-    if flt.category:
-        where.append(f"e.category = ANY({p([str(v) for v in flt.category], 'varchar[]')})")
-    if flt.severity:
-        where.append(f"e.severity = ANY({p([str(v) for v in flt.severity], 'varchar[]')})")
-    if flt.department:
-        dept = p(flt.department, "varchar")
-        where.append(f"(e.lead_department = {dept} OR e.cooperating_departments @> ARRAY[{dept}])")
-    if flt.assignee_id:
-        where.append(f"e.assignee_id = {p(flt.assignee_id, 'uuid')}")
-    if flt.urgent is not None:
-        where.append(f"e.urgent = {p(flt.urgent, 'boolean')}")
-    if flt.overdue is not None:
-        overdue = _OVERDUE.format(now=p(now, "timestamptz"))
-        where.append(overdue if flt.overdue else f"NOT {overdue}")
-    if flt.created_from:
-        where.append(f"e.created_at >= {p(flt.created_from, 'timestamptz')}")
-    if flt.created_to:
-        where.append(f"e.created_at < {p(flt.created_to, 'timestamptz')}")
-    if flt.text:
-        text_search = TEXT_SEARCH.replace("(title)", "(e.title)").replace(
-            "description)", "e.description)"
-        )
-        where.append(f"{text_search} @@ websearch_to_tsquery('simple', {p(flt.text, 'text')})")
-    if flt.external_system:
-        where.append(f"e.external_system = {p(flt.external_system, 'varchar')}")
+    """The SQL and arguments of a keyset page in the filter's sort: (sort value, id) strictly
+    after the cursor, never OFFSET. Built from fixed clauses; every value is a parameter."""
+    p = Params()
+    visible = seen(principal, p)
+    where = [visible.where] if visible.where else []
+    filters = _filters(flt, p, now)
+    where += [clause for name, clause in filters if not _staff_only(name, flt)]
+    staff_only = [clause for name, clause in filters if _staff_only(name, flt)]
+    column, newest_first = SORT_COLUMNS[flt.sort]
     if cursor is not None:
+        after = "<" if newest_first else ">"
         where.append(
-            f"(e.created_at, e.id) < ({p(cursor.created_at, 'timestamptz')},"
+            f"({column}, e.id) {after} ({p(cursor.created_at, 'timestamptz')},"
             f" {p(cursor.id, 'uuid')})"
         )
-    # The columns of the caller's view (rules.views), as in `get_query`.
-    if seen.where is None:
-        columns = ", ".join(f"e.{c}" for c in LIST_COLUMNS)
-    elif seen.involved is None:
-        columns = ", ".join(f"e.{c}" for c in REPORTER_COLUMNS)
+    # The columns of the caller's view (rules.views), as in `get_query`; a filter on a field
+    # only the staff view shows holds only where the caller has the staff view (review of
+    # issue 10, item 1): `(involved AND ...)`, `involved` read once per row (item 6).
+    joined = ""
+    if visible.where is None:
+        columns = _LIST_SELECT
+        where += staff_only
+    elif visible.involved is None:
+        columns = _REPORTER_SELECT
+        # Refused before (reading.list_events); here too, should a caller get this far (the
+        # clauses stay, so that their parameters keep their types).
+        where += ["false", *staff_only] if staff_only else []
     else:
-        columns = ", ".join(f"e.{c}" for c in LIST_COLUMNS) + f", {seen.involved} AS involved"
+        columns = f"{_LIST_SELECT}, v.involved"
+        joined = " " + _INVOLVED_JOIN.format(involved=visible.involved_row or visible.involved)
+        where += [*staff_only, "v.involved"] if staff_only else []
+    direction = "DESC" if newest_first else "ASC"
     sql = (
-        f"SELECT {columns} FROM event e"
+        f"SELECT {columns}, {column} AS sort_key FROM event e{joined}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" ORDER BY e.created_at DESC, e.id DESC LIMIT {p(limit + 1, 'integer')}"
+        + f" ORDER BY {column} {direction}, e.id {direction} LIMIT {p(limit + 1, 'integer')}"
     )
     return sql, p.values
 
@@ -586,4 +572,4 @@ async def list_visible(
 ) -> list[dict[str, Any]]:
     """A keyset page of the events the caller may see (up to limit + 1 rows)."""
     sql, args = list_query(principal, flt, cursor=cursor, limit=limit, now=now)
-    return [_decode(r) for r in await connection.fetch(sql, *args)]
+    return [decode(r) for r in await connection.fetch(sql, *args)]
