@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
@@ -288,3 +288,12 @@ async def get_session(request: Request) -> AsyncSession:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+M = TypeVar("M", bound=Base)
+
+
+async def rows_of(session: AsyncSession, model: type[M], where: Any, *order_by: Any) -> list[M]:
+    """Every row of `model` matching `where`, in `order_by` (the children of a parent record,
+    in a repository)."""
+    return list(await session.scalars(sa.select(model).where(where).order_by(*order_by)))

@@ -4,18 +4,16 @@ levels, finished cycles, the people a firing names, and the caller's work queue.
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import Base
+from app.core.db import rows_of
 from app.directory.models import Department, User
 from app.events.models import Event, PlanStep, SlaFiring, StageCycle
 from app.rules.clocks import Stage
-
-R = TypeVar("R", bound=Base)
 
 # The runner's poll: only clocks whose next level is due, through the partial index on
 # `sla_next_at` (never a scan of the open events); SKIP LOCKED so that replicas share the work
@@ -127,22 +125,22 @@ async def users_with_roles(
     return [str(user) for user in await session.scalars(query.order_by(User.id).limit(100))]
 
 
-async def _of_event(
-    session: AsyncSession, model: type[R], event_id: uuid.UUID, *order: Any
-) -> list[R]:
-    """Every row of a child table of the event, in `order`."""
-    column = getattr(model, "event_id")  # noqa: B009 - the child tables' common column
-    return list(await session.scalars(sa.select(model).where(column == event_id).order_by(*order)))
-
-
 async def cycles(session: AsyncSession, event_id: uuid.UUID) -> list[StageCycle]:
     """The finished cycles of an event's clocks, oldest first."""
-    return await _of_event(session, StageCycle, event_id, StageCycle.started_at, StageCycle.cycle)
+    return await rows_of(
+        session,
+        StageCycle,
+        StageCycle.event_id == event_id,
+        StageCycle.started_at,
+        StageCycle.cycle,
+    )
 
 
 async def firings(session: AsyncSession, event_id: uuid.UUID) -> list[SlaFiring]:
     """Every level fired for an event, in firing order."""
-    return await _of_event(session, SlaFiring, event_id, SlaFiring.fired_at, SlaFiring.id)
+    return await rows_of(
+        session, SlaFiring, SlaFiring.event_id == event_id, SlaFiring.fired_at, SlaFiring.id
+    )
 
 
 async def set_next_fires(

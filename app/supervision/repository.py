@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import rows_of
 from app.core.pagination import Cursor, newest_first
 from app.directory.models import Department
 from app.events.models import Event, PlanStep, TimelineEntry
@@ -244,13 +245,8 @@ async def list_spot_checks(
 
 
 async def items_of(session: AsyncSession, spot_check_id: uuid.UUID) -> list[SpotCheckItem]:
-    return list(
-        await session.scalars(
-            sa.select(SpotCheckItem)
-            .where(SpotCheckItem.spot_check_id == spot_check_id)
-            .order_by(SpotCheckItem.position)
-        )
-    )
+    where = SpotCheckItem.spot_check_id == spot_check_id
+    return await rows_of(session, SpotCheckItem, where, SpotCheckItem.position)
 
 
 async def item_of(
@@ -343,10 +339,5 @@ async def add_entry(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def entries_of(session: AsyncSession, order_id: uuid.UUID) -> list[RectificationEntry]:
-    return list(
-        await session.scalars(
-            sa.select(RectificationEntry)
-            .where(RectificationEntry.rectification_id == order_id)
-            .order_by(RectificationEntry.seq)
-        )
-    )
+    where = RectificationEntry.rectification_id == order_id
+    return await rows_of(session, RectificationEntry, where, RectificationEntry.seq)

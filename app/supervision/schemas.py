@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from app.core.history import HistoryEntryRead
 from app.core.schemas import AwareDatetime, DeptCode, Note, RequestModel, ResponseModel
-from app.rules.supervision import MAX_SAMPLE_SIZE
+from app.rules.supervision import MAX_SAMPLE_SIZE, StratumDraw
 from app.rules.vocabulary import (
     Answer,
     Category,
@@ -115,16 +115,6 @@ class SpotCheckItemRead(ResponseModel):
     result_effective: QuestionRead
 
 
-class StratumRead(ResponseModel):
-    stratum: str
-    department: str
-    severity: str | None
-    population: int
-    weight_total: float
-    minimum: int
-    sampled: int
-
-
 class DrawRead(ResponseModel):
     """How the sample was drawn, enough to draw it again from the frozen population."""
 
@@ -134,7 +124,7 @@ class DrawRead(ResponseModel):
     requested_rate: float | None
     min_per_stratum: int
     risk_weights: dict[str, float]
-    strata: list[StratumRead]
+    strata: list[StratumDraw]  # the rule's own record of each stratum's draw (R5.2)
 
 
 class SpotCheckRead(ResponseModel):

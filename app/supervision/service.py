@@ -6,6 +6,7 @@ Every function takes the request's context (session, caller, now; `app.core.cont
 Services never commit; the request's transaction does.
 """
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
@@ -161,7 +162,7 @@ async def create_spot_check(
         risk_weights={k.value: v for k, v in rules.DEFAULT_RISK_WEIGHTS.items()},
         population_size=len(members),
         sample_size=drawn.size,
-        strata=[jsonable(api.StratumRead.model_validate(s).model_dump()) for s in drawn.strata],
+        strata=[jsonable(dataclasses.asdict(s)) for s in drawn.strata],
         created_by=context.actor.user_id,
         created_at=now,
         updated_at=now,
