@@ -5,6 +5,7 @@ The runner's job (`clocks.fire_due`) is called directly with the `now` under tes
 session as the runner gives it; everything else goes through the API."""
 
 import asyncio
+import copy
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +19,12 @@ from app.events import clocks
 from app.events.clock_repository import CLAIM_DUE_SQL
 from app.events.models import Event, SlaFiring, StageCycle, TimelineEntry
 from app.outbox.models import OutboxMessage
+from app.policy.document import DEFAULT_POLICY_DOCUMENT
 from app.rules.vocabulary import Role, Status
 from tests.api import flow
 from tests.api.conftest import Committed
 from tests.api.flow import BUSINESS_ISSUE, Cast, url
-from tests.conftest import MakeActor
+from tests.conftest import Actor, MakeActor
 
 LADDER = ["warn_50", "warn_80", "breach", "escalate_intake", "escalate_supervision"]
 
@@ -320,3 +322,31 @@ async def test_a_poll_with_nothing_due_reads_only_the_due_index(
             )
         )
     assert "ix_event_sla_next_at" in plan
+
+
+async def test_a_holiday_is_skipped_by_the_working_calendar(
+    client: httpx.AsyncClient, admin: Actor, reporter: Actor
+) -> None:
+    """Working calendars count working time (R1.3.1): with tomorrow a holiday, a respond time
+    longer than a working day ends exactly one day later than without it, and the clock's due
+    time is that deadline."""
+    holiday = datetime.now(UTC).date() + timedelta(days=1)
+    document = copy.deepcopy(dict(DEFAULT_POLICY_DOCUMENT))
+    document["deadlines"]["respond_hours"]["normal"] = 12  # more than one working day
+    calendar = {
+        "timezone": "UTC",
+        "workdays": [0, 1, 2, 3, 4, 5, 6],
+        "start": "09:00",
+        "end": "17:00",
+        "holidays": [],
+    }
+    dues = []
+    for holidays in ([], [holiday.isoformat()]):
+        document["deadlines"]["calendar"] = {**calendar, "holidays": holidays}
+        await flow.call(client, "PUT", "/v1/policy", admin, json={"document": document})
+        event = await flow.intake(client, reporter, BUSINESS_ISSUE)
+        assert event["sla"]["due_at"] == event["respond_by"]
+        dues.append(flow.at(event["respond_by"]))
+    without, with_holiday = dues
+    assert abs(with_holiday - without - timedelta(days=1)) < timedelta(minutes=1)
+    assert with_holiday.date() != holiday
