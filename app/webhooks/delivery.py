@@ -129,42 +129,43 @@ class Deliverer:
         session = piece.session
         if not await repository.take_fanout_lock(session):
             return 0
+        receivers = await repository.receivers(session)
+        if not receivers:  # nobody to queue for: publish without reading the messages
+            return await repository.publish_batch(session, FANOUT_BATCH, piece.now)
         messages = await repository.unpublished(session, FANOUT_BATCH)
         if not messages:
             return 0
-        receivers = await repository.receivers(session)
         rows: list[dict[str, Any]] = []
-        if receivers:
-            facts = await repository.event_facts(
-                session, list({m.event_id for m in messages if m.event_id is not None})
-            )
-            for message in messages:
-                if message.type == TEST_TYPE:
+        facts = await repository.event_facts(
+            session, list({m.event_id for m in messages if m.event_id is not None})
+        )
+        for message in messages:
+            if message.type == TEST_TYPE:
+                continue
+            fact = facts.get(message.event_id) if message.event_id is not None else None
+            if message.event_id is not None and fact is None:
+                continue  # the event is gone
+            for receiver in receivers:
+                if message.created_at < receiver.created_at:
+                    continue  # written before the endpoint existed (replay sends those)
+                view = view_for(receiver, message.type, fact)
+                if view is None:
                     continue
-                fact = facts.get(message.event_id) if message.event_id is not None else None
-                if message.event_id is not None and fact is None:
-                    continue  # the event is gone
-                for receiver in receivers:
-                    if message.created_at < receiver.created_at:
-                        continue  # written before the endpoint existed (replay sends those)
-                    view = view_for(receiver, message.type, fact)
-                    if view is None:
-                        continue
-                    version = (
-                        order_version(message.type, message.data.get("version"), fact)
-                        if fact is not None
-                        else 0
+                version = (
+                    order_version(message.type, message.data.get("version"), fact)
+                    if fact is not None
+                    else 0
+                )
+                rows.append(
+                    dispatch_row(
+                        receiver.endpoint_id,
+                        message.id,
+                        message.event_id,
+                        version,
+                        view,
+                        piece.now,
                     )
-                    rows.append(
-                        dispatch_row(
-                            receiver.endpoint_id,
-                            message.id,
-                            message.event_id,
-                            version,
-                            view,
-                            piece.now,
-                        )
-                    )
+                )
         await repository.queue(session, rows)
         await repository.mark_published(session, [m.id for m in messages], piece.now)
         if rows:

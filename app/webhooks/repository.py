@@ -158,6 +158,21 @@ async def unpublished(session: AsyncSession, limit: int) -> list[Message]:
     return [_message(r) for r in rows]
 
 
+_PUBLISH_BATCH: Final = sa.text("""
+WITH batch AS (
+  SELECT id FROM outbox_message WHERE published_at IS NULL ORDER BY id LIMIT :limit
+)
+UPDATE outbox_message m SET published_at = :now FROM batch WHERE m.id = batch.id
+""")
+
+
+async def publish_batch(session: AsyncSession, limit: int, now: datetime) -> int:
+    """Mark the oldest `limit` unpublished messages published without reading them (when no
+    endpoint is enabled there is nobody to queue them for); how many."""
+    result = await session.execute(_PUBLISH_BATCH, {"limit": limit, "now": now})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def mark_published(session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime) -> None:
     await session.execute(
         sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=now)

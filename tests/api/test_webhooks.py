@@ -802,3 +802,26 @@ async def test_what_waits_for_a_disabled_endpoint_is_parked_and_resumed_when_ena
         await drain(session_maker, deliverer, now + timedelta(seconds=1))
     first, again = receiver.received
     assert first.webhook_id == again.webhook_id
+
+
+async def test_with_no_endpoint_the_fanout_publishes_without_queueing(
+    client: httpx.AsyncClient,
+    session_maker: async_sessionmaker[AsyncSession],
+    desk: Actor,
+) -> None:
+    """With no enabled endpoint the fan-out marks messages published in one statement (nobody
+    to queue them for) and goes on doing so in batches: nothing is queued and nothing is left."""
+    for _ in range(3):
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    deliverer = Deliverer(get_webhook_settings())
+    try:
+        assert await _piece(session_maker, deliverer.fanout, utcnow()) >= 3
+        assert await _piece(session_maker, deliverer.fanout, utcnow()) == 0
+    finally:
+        await deliverer.close()
+    async with session_maker() as session:
+        left = await session.scalar(
+            sa.select(sa.func.count()).where(OutboxMessage.published_at.is_(None))
+        )
+        queued = await session.scalar(sa.select(sa.func.count()).select_from(WebhookDispatch))
+    assert (left, queued) == (0, 0)
