@@ -242,7 +242,8 @@ GATE_DESCRIPTIONS: Final[Mapping[str, str]] = MappingProxyType(
         "description": "The event has a description of what happened.",
         "channel": "The intake channel is recorded.",
         "reporter.name": "The reporter's name is recorded.",
-        "reporter.contact": "The reporter can be reached (email, phone or external id).",
+        "reporter.contact": "The reporter can be reached for the feedback (email, phone or "
+        "external id), or is recorded as unreachable.",
         "category": "A category is chosen.",
         "subcategory": "A subcategory from the policy's taxonomy is chosen.",
         "impact": "The impact facts are assessed.",
@@ -292,7 +293,6 @@ def _reported(s: EventSnapshot, _: Policy) -> dict[str, bool]:
         "description": s.has_description,
         "channel": s.has_channel,
         "reporter.name": s.reporter_has_name,
-        "reporter.contact": s.reporter_reachable,
     }
 
 
@@ -359,6 +359,10 @@ def _feedback_given(s: EventSnapshot, _: Policy) -> dict[str, bool]:
         "feedback.reporter": any(
             f.audience == Audience.REPORTER and f.complete for f in s.feedback
         ),
+        # Intake is never refused for a missing contact (R3.1.2, R3.1.3): the feedback to the
+        # reporter needs one instead, or the reporter recorded as unreachable (R3.4.1, R6.2).
+        "reporter.contact": s.reporter_reachable
+        or s.satisfaction == SatisfactionOutcome.UNREACHABLE,
     }
 
 

@@ -111,12 +111,22 @@ async def test_an_external_ref_of_an_event_one_may_not_see_is_refused_saying_not
         assert told not in refused.text
 
 
-async def test_reporter_must_be_reachable(client: httpx.AsyncClient, reporter: Actor) -> None:
+async def test_intake_is_never_refused_for_a_missing_contact(
+    client: httpx.AsyncClient, reporter: Actor
+) -> None:
+    """R3.1.2, R3.1.3: an urgent hotline report without any contact is recorded at once; the
+    contact becomes a gate of the feedback to the reporter instead (its checklist says so)."""
     response = await client.post(
-        "/v1/events", json=intake_body(reporter={"name": "Anon"}), headers=reporter.headers
+        "/v1/events",
+        json=intake_body(reporter={"name": "Anon"}, channel="hotline", urgent=True),
+        headers=reporter.headers,
     )
-    assert response.status_code == 409
-    assert response.json()["missing"] == ["reporter.contact"]
+    assert response.status_code == 201, response.text
+    checklist = await client.get(
+        f"/v1/events/{response.json()['id']}/checklist", headers=reporter.headers
+    )
+    contact = [i for i in checklist.json()["items"] if i["code"] == "reporter.contact"]
+    assert [(i["stage"], i["done"]) for i in contact] == [("feedback_given", False)]
     phone_only = await client.post(
         "/v1/events",
         json=intake_body(reporter={"name": "Bo", "phone": "+49 30 1234567"}),

@@ -293,9 +293,22 @@ GATE_CASES: Final[list[tuple[str, Status, dict[str, Any], list[str]]]] = [
             "reporter_has_name": False,
             "reporter_reachable": False,
         },
-        ["title", "description", "channel", "reporter.name", "reporter.contact"],
+        ["title", "description", "channel", "reporter.name"],
     ),
-    ("reporter unreachable", Status.REPORTED, {"reporter_reachable": False}, ["reporter.contact"]),
+    # R3.1.2: intake is never refused for a missing contact; the feedback to the reporter is
+    ("no contact at intake", Status.REPORTED, {"reporter_reachable": False}, []),
+    (
+        "no contact for the feedback",
+        Status.FEEDBACK_GIVEN,
+        {"reporter_reachable": False, "satisfaction": None},
+        ["reporter.contact"],
+    ),
+    (
+        "no contact, recorded unreachable",
+        Status.FEEDBACK_GIVEN,
+        {"reporter_reachable": False, "satisfaction": "unreachable"},
+        [],
+    ),
     # reported -> classified
     ("no category", Status.CLASSIFIED, {"category": None}, ["category", "subcategory"]),
     ("unknown category", Status.CLASSIFIED, {"category": "gossip"}, ["category", "subcategory"]),
@@ -589,7 +602,6 @@ def test_checklist_of_a_complete_event_is_all_done_in_path_order() -> None:
         "description",
         "channel",
         "reporter.name",
-        "reporter.contact",
         "category",
         "subcategory",
         "impact",
@@ -604,6 +616,7 @@ def test_checklist_of_a_complete_event_is_all_done_in_path_order() -> None:
         "resolution.measures",
         "feedback.intake_accepted",
         "feedback.reporter",
+        "reporter.contact",
         "review.summary",
         "review.root_cause",
         "review.actions",
@@ -618,7 +631,7 @@ def test_checklist_of_a_complete_event_is_all_done_in_path_order() -> None:
 def test_checklist_of_a_new_event_shows_what_comes_next() -> None:
     items = checklist(EventSnapshot(status=Status.REPORTED, urgent=False), POLICY)
     done = {item.code for item in items if item.done}
-    assert done >= {"title", "description", "channel", "reporter.name", "reporter.contact"}
+    assert done >= {"title", "description", "channel", "reporter.name"}
     assert {"category", "impact", "lead_department", "plan.steps", "satisfaction"}.isdisjoint(done)
 
 
