@@ -122,7 +122,7 @@ async def users_with_roles(
         query = query.join(Department, Department.id == User.department_id).where(
             Department.code == department
         )
-    return [str(user) for user in await session.scalars(query.order_by(User.id).limit(100))]
+    return [str(user) for user in await session.scalars(query.order_by(User.id))]
 
 
 async def cycles(session: AsyncSession, event_id: uuid.UUID) -> list[StageCycle]:

@@ -22,7 +22,6 @@ from app.supervision.models import (
     SpotCheck,
     SpotCheckAnswer,
     SpotCheckItem,
-    SpotCheckMember,
 )
 
 # ---- reading events (read-only) ------------------------------------------------------------
@@ -217,15 +216,6 @@ async def freeze_population(
             "weights": [m.weight for m in members],
             "risks": [",".join(m.risk) for m in members],
         },
-    )
-
-
-async def members_of(session: AsyncSession, spot_check_id: uuid.UUID) -> list[SpotCheckMember]:
-    """The frozen population of a check."""
-    return list(
-        await session.scalars(
-            sa.select(SpotCheckMember).where(SpotCheckMember.spot_check_id == spot_check_id)
-        )
     )
 
 

@@ -309,11 +309,13 @@ async def test_a_runner_killed_mid_firing_leaves_nothing_and_fires_after_restart
     assert [level for _, _, level in await _fired(committed.maker, event["id"])] == LADDER[:3]
 
 
-async def test_a_poll_with_nothing_due_reads_only_the_due_index(
+async def test_the_partial_due_index_can_serve_the_runners_poll(
     session_maker: async_sessionmaker[AsyncSession],
 ) -> None:
-    """The runner's poll is an index scan of due clocks (`ix_event_sla_next_at`), never a
-    scan of the open events."""
+    """The poll's condition implies the partial index's predicate (`sla_next_at IS NOT
+    NULL`), so the planner may answer it from `ix_event_sla_next_at` alone. That it does on a
+    large data set (no scan of the open events) is measured by bench/clocks.py, not here:
+    a test database is too small for the planner to prefer the index on its own."""
     async with session_maker() as session:
         await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(

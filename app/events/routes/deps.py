@@ -49,7 +49,7 @@ MUTATION_RESPONSES: dict[int | str, dict[str, str]] = {
 @dataclass(frozen=True, slots=True)
 class StageRunner:
     """Runs one stage on the request's event (`stages.common.open_stage`, then the stage's
-    own part, as `run_stage` does); the event's version after it goes out as the `ETag`,
+    own part); the event's version after it goes out as the `ETag`,
     whatever the response shows (the event, or the note, feedback, action, satisfaction or
     survey link it made: review of issue 10, item 7), so the next change can send
     `If-Match` without reading the event again."""

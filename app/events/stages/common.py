@@ -5,10 +5,10 @@ transaction. A stage module holds only what is its own between the opening and t
 
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,8 +34,6 @@ from app.rules.permissions import EventAction, may
 from app.rules.policy import Policy
 from app.rules.vocabulary import Action, Activity, Status
 
-P = ParamSpec("P")
-T = TypeVar("T")
 R = TypeVar("R", bound=Base)
 
 
@@ -199,15 +197,3 @@ async def open_stage(context: StageContext, id_or_ref: str) -> Stage:
     recorder = timeline.Recorder(context.session, event.id, head)
     shared = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
     return Stage(**shared, event=event, recorder=recorder)
-
-
-async def run_stage(
-    context: StageContext,
-    step: Callable[Concatenate[Stage, P], Awaitable[T]],
-    id_or_ref: str,
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    """The skeleton: open and lock the event, then run the stage's own part on it."""
-    return await step(await open_stage(context, id_or_ref), *args, **kwargs)
