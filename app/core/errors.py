@@ -147,6 +147,22 @@ class ServiceUnavailable(AppError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class TooManyAuthFailures(AppError):
+    """This client address failed authentication too often; every request from it is refused
+    until `Retry-After` (issue 15 item 7, `app.core.abuse`)."""
+
+    status, type, title = 429, "too-many-auth-failures", "Too many failed authentications"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed authentications from this client; retry after {retry_after} seconds."
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class IdempotencySecretWithheld(AppError):
     """A replay of a request whose first answer carried a secret (never stored, issue 10)."""
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ S = TypeVar("S", bound=sa.Select[Any])
 T = TypeVar("T")
 # Version 2 names the sort the position belongs to (`s`); version 1 is the default sort.
 _SORTED_CURSOR_KEYS = frozenset(("v", "s", "t", "i"))
+# Version 3 is a position in relevance order: `r`, the rank of the row (README, Search).
+_RANKED_CURSOR_KEYS = frozenset(("v", "s", "t", "i", "r"))
 DEFAULT_SORT = "created_at"
+RANKED_SORT = "relevance"
 # The sorts a position may belong to besides the default (`GET /v1/events?sort=`).
-SORTS = frozenset(("created_at", "updated_at", "due_at"))
+SORTS = frozenset(("created_at", "updated_at", "due_at", RANKED_SORT))
 
 
 class InvalidCursor(AppError):
@@ -41,12 +45,15 @@ class Cursor:
     created_at: datetime
     id: uuid.UUID
     sort: str = DEFAULT_SORT
+    rank: float | None = None  # in relevance order: the row's rank
 
 
 def encode_cursor(cursor: Cursor) -> str:
     data: dict[str, Any] = {"v": 1, "t": cursor.created_at.isoformat(), "i": str(cursor.id)}
     if cursor.sort != DEFAULT_SORT:
         data |= {"v": 2, "s": cursor.sort}
+    if cursor.sort == RANKED_SORT:
+        data |= {"v": 3, "r": float(cursor.rank or 0.0)}
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
@@ -55,24 +62,28 @@ def decode_cursor(token: str) -> Cursor:
     item 5). Checked in full here, so nothing malformed reaches the database: base64url of a
     JSON object with exactly `v` (the integer 1), `t` (an RFC 3339 time with a zone that exists
     in UTC: year 1 at +14:00 does not) and `i` (a UUID string), or `v` 2 with `s`, a sort other
-    than the default."""
+    than the default, or `v` 3 with `s` `relevance` and `r`, a finite rank."""
     try:
         if len(token) > MAX_CURSOR_LENGTH:
             raise ValueError("length")
         padded = token + "=" * (-len(token) % 4)
         data: Any = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
-        if not isinstance(data, dict) or data.keys() not in (_CURSOR_KEYS, _SORTED_CURSOR_KEYS):
+        shapes = (_CURSOR_KEYS, _SORTED_CURSOR_KEYS, _RANKED_CURSOR_KEYS)
+        if not isinstance(data, dict) or data.keys() not in shapes:
             raise ValueError("shape")
         version, moment, ident = data["v"], data["t"], data["i"]
-        sort = data.get("s", DEFAULT_SORT)
-        if type(version) is not int or version != (1 if "s" not in data else 2):
+        sort, rank = data.get("s", DEFAULT_SORT), data.get("r")
+        if type(version) is not int or version != shapes.index(data.keys()) + 1:
             raise ValueError("version")
         if (
             not isinstance(sort, str)
             or sort not in SORTS
-            or (version == 2 and sort == DEFAULT_SORT)
+            or (version == 2 and sort in (DEFAULT_SORT, RANKED_SORT))
+            or (version == 3 and sort != RANKED_SORT)
         ):
             raise ValueError("sort")
+        if rank is not None and (type(rank) not in (int, float) or not math.isfinite(rank)):
+            raise ValueError("rank")
         if not isinstance(moment, str) or not isinstance(ident, str):
             raise TypeError("types")
         created_at = datetime.fromisoformat(moment)
@@ -80,7 +91,12 @@ def decode_cursor(token: str) -> Cursor:
             raise ValueError("naive")
         # The database compares in UTC; a time that has none raises OverflowError here
         # instead of in the driver (where it was a 422 and an escaped exception).
-        return Cursor(created_at.astimezone(UTC), uuid.UUID(ident), sort)
+        return Cursor(
+            created_at.astimezone(UTC),
+            uuid.UUID(ident),
+            sort,
+            None if rank is None else float(rank),
+        )
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise InvalidCursor("Use the next_cursor value from a previous page") from exc
 

@@ -17,6 +17,7 @@ from pydantic import (
     MISSING,
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -46,7 +47,18 @@ def _not_ahead(value: datetime) -> datetime:
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+# Issue 15 (contract fuzzing): a query parameter's "0.5" was taken as a Unix time.
+_RFC3339_START = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """A time sent as text is RFC 3339 (`2026-11-26T10:00:00Z`), never a number in a string."""
+    if isinstance(value, str) and not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 time with a zone (e.g. 2026-11-26T10:00:00Z)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_aware)]
 # A moment that has happened (e.g. when an event occurred): at most a day ahead of now.
 PastDatetime = Annotated[AwareDatetime, AfterValidator(_not_ahead)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]

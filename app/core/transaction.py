@@ -38,6 +38,7 @@ from app.core.idempotency import (
     stored_response,
 )
 from app.core.json_body import body_problem
+from app.core.oidc import OidcVerifier
 from app.core.unavailable import database_unavailable
 
 NUL_DETAIL = "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
@@ -197,17 +198,20 @@ class TransactionMiddleware:
         max_body_bytes: int,
         self_idempotent: frozenset[tuple[str, str]] = frozenset(),
         login_free: tuple[str, ...] = (),
+        oidc: OidcVerifier | None = None,
     ) -> None:
         """`principals`: where a keyed POST's caller is looked up. `self_idempotent`: (method,
         path) of routes that honour `Idempotency-Key` in their own single statement (intake);
         the claim is handed to them in `request.state`. `login_free`: path prefixes answered
-        without an API key (a survey link), where a key is scoped to the path instead."""
+        without an API key (a survey link), where a key is scoped to the path instead.
+        `oidc`: people's bearer tokens beside API keys (a keyed POST's key is the person's)."""
         self.app = app
         self.database = database
         self.principals = principals
         self.max_body_bytes = max_body_bytes
         self.self_idempotent = self_idempotent
         self.login_free = login_free
+        self.oidc = oidc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,8 +286,12 @@ class TransactionMiddleware:
             # token, scopes it (review of issue 10, item 10); the token is not stored.
             scope = hashlib.sha256(path.encode()).hexdigest()
             return None, IdempotencyClaim(scope, key, request_hash)
-        principal = await authenticate(database, self.principals, headers.get(b"authorization", ""))
-        return principal, IdempotencyClaim(str(principal.api_key_id), key, request_hash)
+        principal = await authenticate(
+            database, self.principals, headers.get(b"authorization", ""), self.oidc
+        )
+        # A person signed in with OIDC has no API key: their keys are scoped to them.
+        owner = principal.api_key_id or f"user:{principal.user_id}"
+        return principal, IdempotencyClaim(str(owner), key, request_hash)
 
     async def _handle(
         self,

@@ -22,6 +22,10 @@ _UNAVAILABLE_PREFIXES = ("08", "57P0")
 _UNAVAILABLE_STATES = frozenset({"53300"})
 # asyncpg's InterfaceError is mostly misuse (a bug); only these mean the way in is gone.
 _CLOSED_MESSAGES = ("connection is closed", "pool is closed", "pool is closing")
+# asyncpg's InternalClientError on a connection whose protocol still waits for the end of an
+# error the server sent as it shut down (state 2, "error consume"), or gave up on it: the
+# connection is unusable, as a request in flight when PostgreSQL stops finds (issue 15 item 6).
+_BROKEN_PROTOCOL_MESSAGES = ("another operation (2) is in progress", 'in the "failed" state')
 # OSError and TimeoutError are connection failures only when raised by the database layer.
 _DATABASE_SOURCES = (
     os.sep + "asyncpg" + os.sep,
@@ -52,6 +56,8 @@ def _is_unavailable(exc: BaseException, traceback: TracebackType | None) -> bool
         return True
     if isinstance(exc, asyncpg.InterfaceError):
         return any(message in str(exc) for message in _CLOSED_MESSAGES)
+    if isinstance(exc, asyncpg.InternalClientError):
+        return any(message in str(exc) for message in _BROKEN_PROTOCOL_MESSAGES)
     if isinstance(exc, OSError | TimeoutError):
         # Connection refused or reset, socket missing, connect/acquire/command timeout.
         return _raised_by_database_layer(traceback)

@@ -40,6 +40,8 @@ class User(TimestampMixin, Base):
     roles: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(20)))
     service_account: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # The `sub` claim of the person's OIDC tokens (issue 16 item 1): how a token finds them.
+    oidc_subject: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
 
     __table_args__ = (
         sa.CheckConstraint(

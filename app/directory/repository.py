@@ -15,12 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import KnownKey, Principal, PrincipalStore
+from app.core.db import uuid7
+from app.core.oidc import Identity
 from app.directory.models import ApiKey, Department, User
 from app.rules.vocabulary import Role
 
 LOAD_PRINCIPAL_SQL = """
-SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.name, u.roles, u.department_id,
-       u.service_account, d.code AS department
+SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.name, u.email, u.roles,
+       u.department_id, u.service_account, d.code AS department
 FROM api_key k JOIN app_user u ON u.id = k.user_id
 LEFT JOIN department d ON d.id = u.department_id
 WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND u.active
@@ -37,23 +39,95 @@ async def load_principal(connection: Any, token_hash: str) -> KnownKey | None:
     row = await connection.fetchrow(LOAD_PRINCIPAL_SQL, token_hash)
     if row is None:
         return None
-    principal = Principal(
+    return KnownKey(_principal(row, row["key_id"]), row["last_used_at"])
+
+
+def _principal(row: Any, api_key_id: uuid.UUID | None) -> Principal:
+    return Principal(
         user_id=row["user_id"],
-        api_key_id=row["key_id"],
+        api_key_id=api_key_id,
         name=row["name"],
         roles=frozenset(Role(r) for r in row["roles"]),
         department_id=row["department_id"],
         department=row["department"],
         service_account=row["service_account"],
+        email=row["email"],
     )
-    return KnownKey(principal, row["last_used_at"])
 
 
 async def stamp_last_used(connection: Any, api_key_id: uuid.UUID, at: datetime) -> None:
     await connection.execute(STAMP_SQL, api_key_id, at)
 
 
-PRINCIPAL_STORE = PrincipalStore(load=load_principal, stamp=stamp_last_used)
+# ---- people signed in with OIDC (issue 16 item 1) -----------------------------------------
+
+_PERSON_COLUMNS = """u.id AS user_id, u.name, u.email, u.roles, u.department_id,
+       u.service_account, u.active, d.code AS department"""
+PERSON_BY_SUBJECT_SQL = f"""
+SELECT {_PERSON_COLUMNS}
+FROM app_user u LEFT JOIN department d ON d.id = u.department_id
+WHERE u.oidc_subject = $1
+"""
+# The expression of the unique index `uq_app_user_email_lower`, so it is used.
+PERSON_BY_EMAIL_SQL = f"""
+SELECT {_PERSON_COLUMNS}
+FROM app_user u LEFT JOIN department d ON d.id = u.department_id
+WHERE lower(u.email) = lower($1)
+"""
+# A new person as a reporter. ON CONFLICT DO NOTHING: a concurrent first sign-in of the same
+# person (the subject), or an e-mail address another user already has, inserts nothing.
+PROVISION_SQL = """
+INSERT INTO app_user (id, name, email, roles, oidc_subject, service_account, active,
+                      created_at, updated_at)
+VALUES ($1, $2, $3, ARRAY['reporter']::varchar[], $4, false, true, now(), now())
+ON CONFLICT DO NOTHING
+RETURNING id AS user_id, name, email, roles, NULL::uuid AS department_id, service_account,
+          active, NULL::varchar AS department
+"""
+
+
+async def identify_person(
+    connection: Any, identity: Identity, claim: str, provision: bool
+) -> Principal | None:
+    """The active user an OIDC identity names: by `oidc_subject` when `claim` is `sub`, else
+    by the e-mail address in `claim` (only a verified `email` claim counts); unknown and
+    `provision`: added as a reporter (product.md section 1: any employee)."""
+    if claim == "sub":
+        row = await connection.fetchrow(PERSON_BY_SUBJECT_SQL, identity.subject)
+    else:
+        email = identity.verified_email if claim == "email" else identity.claim(claim)
+        row = None if email is None else await connection.fetchrow(PERSON_BY_EMAIL_SQL, email)
+    if row is None and provision:
+        row = await _provision(connection, identity)
+    if row is None or not row["active"]:
+        return None
+    return _principal(row, None)
+
+
+async def _provision(connection: Any, identity: Identity) -> Any:
+    """Add the person as a reporter (without the e-mail address if another user has it)."""
+    name = (
+        identity.claim("name")
+        or identity.claim("preferred_username")
+        or identity.verified_email
+        or identity.subject
+    )[:200]
+    email = identity.verified_email
+    email = email.lower() if email and len(email) <= 320 else None
+    for address in dict.fromkeys((email, None)):
+        row = await connection.fetchrow(PROVISION_SQL, uuid7(), name, address, identity.subject)
+        if row is not None:
+            return row
+        # Nothing inserted: the subject is taken (a concurrent first sign-in), or the e-mail.
+        row = await connection.fetchrow(PERSON_BY_SUBJECT_SQL, identity.subject)
+        if row is not None:
+            return row
+    return None
+
+
+PRINCIPAL_STORE = PrincipalStore(
+    load=load_principal, stamp=stamp_last_used, identify=identify_person
+)
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -141,6 +215,16 @@ async def email_taken(
     """Another user has this e-mail address (case-insensitively)."""
     # The expression of the unique index `uq_app_user_email_lower`, so it is used.
     query = sa.select(User.id).where(sa.func.lower(User.email) == sa.func.lower(email))
+    if other_than is not None:
+        query = query.where(User.id != other_than)
+    return await session.scalar(query.limit(1)) is not None
+
+
+async def subject_taken(
+    session: AsyncSession, subject: str, other_than: uuid.UUID | None = None
+) -> bool:
+    """Another user has this OIDC subject."""
+    query = sa.select(User.id).where(User.oidc_subject == subject)
     if other_than is not None:
         query = query.where(User.id != other_than)
     return await session.scalar(query.limit(1)) is not None

@@ -28,7 +28,7 @@ READER = [
 
 @router.get("/me")
 async def read_me(session: SessionDep, principal: CurrentPrincipal) -> api.Me:
-    """The caller: the user (or service account) behind the API key."""
+    """The caller: the user (or service account) behind the API key or OIDC token."""
     return api.Me(user=await service.me(session, principal), api_key_id=principal.api_key_id)
 
 
@@ -80,7 +80,11 @@ async def get_user(user_id: uuid.UUID, session: SessionDep) -> api.UserRead:
     return await service.get_user(session, user_id)
 
 
-@router.patch("/users/{user_id}", dependencies=ADMIN)
+@router.patch(
+    "/users/{user_id}",
+    dependencies=ADMIN,
+    responses={409: {"description": "The email is taken, or this is the last active admin"}},
+)
 async def update_user(
     user_id: uuid.UUID, body: api.UserUpdate, session: SessionDep
 ) -> api.UserRead:
@@ -102,7 +106,11 @@ async def list_api_keys(
     return list(await service.list_api_keys(session, user_id))
 
 
-@router.delete("/api-keys/{key_id}", dependencies=ADMIN)
+@router.delete(
+    "/api-keys/{key_id}",
+    dependencies=ADMIN,
+    responses={409: {"description": "The last active admin's last key (`last-admin`)"}},
+)
 async def revoke_api_key(key_id: uuid.UUID, session: SessionDep) -> api.ApiKeyRead:
     """Revoke an API key (admin); it stops working at once."""
     return await service.revoke_api_key(session, key_id)

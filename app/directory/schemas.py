@@ -10,6 +10,14 @@ from app.core.schemas import DeptCode, EmailAddress, RequestModel, ResponseModel
 from app.rules.vocabulary import Role
 
 Roles = Annotated[list[Role], Field(min_length=1, max_length=7)]
+OidcSubject = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="The `sub` claim of the person's OIDC tokens (how a token finds its user)",
+    ),
+]
 
 
 class DepartmentCreate(RequestModel):
@@ -44,6 +52,7 @@ class UserCreate(RequestModel):
     email: EmailAddress | None = None
     department: DeptCode | None = None
     roles: Roles
+    oidc_subject: OidcSubject | None = None
 
 
 class UserUpdate(RequestModel):
@@ -55,6 +64,7 @@ class UserUpdate(RequestModel):
     department: DeptCode | None = None
     roles: Roles | MISSING = MISSING
     active: bool | MISSING = MISSING
+    oidc_subject: OidcSubject | None = None
 
 
 class UserRead(ResponseModel):
@@ -65,6 +75,7 @@ class UserRead(ResponseModel):
     roles: list[Role]
     service_account: bool
     active: bool
+    oidc_subject: str | None = None
 
 
 class ApiKeyCreate(RequestModel):
@@ -88,4 +99,6 @@ class ApiKeyCreated(ApiKeyRead):
 
 class Me(ResponseModel):
     user: UserRead
-    api_key_id: uuid.UUID
+    api_key_id: uuid.UUID | None = Field(
+        description="The API key the request came with; null when signed in with an OIDC token"
+    )

@@ -102,6 +102,7 @@ def _user_read(user: User, department_code: str | None) -> UserRead:
         roles=[Role(r) for r in user.roles],
         service_account=user.service_account,
         active=user.active,
+        oidc_subject=user.oidc_subject,
     )
 
 
@@ -125,12 +126,18 @@ async def create_user(
         _refuse_taken(
             await repository.email_taken(session, email), f"A user with email {data.email}"
         )
+    if data.oidc_subject is not None:
+        _refuse_taken(
+            await repository.subject_taken(session, data.oidc_subject),
+            "A user with this oidc_subject",
+        )
     user = User(
         name=data.name,
         email=email,
         department_id=await _department_id(session, data.department),
         roles=sorted({r.value for r in data.roles}),
         service_account=service_account,
+        oidc_subject=data.oidc_subject,
     )
     repository.add(session, user)
     await _flush_unique(session, f"A user with email {data.email}")
@@ -164,6 +171,11 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
         _refuse_taken(
             await repository.email_taken(session, email, other_than=user_id),
             f"A user with email {email}",
+        )
+    if changes.get("oidc_subject"):
+        _refuse_taken(
+            await repository.subject_taken(session, changes["oidc_subject"], other_than=user_id),
+            "A user with this oidc_subject",
         )
     if "department" in changes:
         changes["department_id"] = await _department_id(session, changes.pop("department"))

@@ -2,7 +2,7 @@
 levels, finished cycles, the people a firing names, and the caller's work queue."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import rows_of
 from app.directory.models import Department, User
 from app.events.models import Event, PlanStep, SlaFiring, StageCycle
+from app.rules import queue as queue_rules
 from app.rules.clocks import Stage
+from app.rules.vocabulary import Status
 
 # The runner's poll: only clocks whose next level is due, through the partial index on
 # `sla_next_at` (never a scan of the open events); SKIP LOCKED so that replicas share the work
@@ -165,27 +167,37 @@ async def set_next_fires(
 # must verify, the escalated events their department leads (heads), and the intake desk's
 # classifications, assignments and feedback to accept. Each branch is switched on by a
 # parameter so that one statement serves every caller.
+def _in(statuses: Iterable[Status]) -> str:
+    return "(" + ", ".join(f"'{status.value}'" for status in statuses) + ")"
+
+
+def _waits_for(table: Mapping[Status, str]) -> str:
+    """A CASE over `e.status` from one of `rules.queue`'s tables (enum values: no input)."""
+    whens = " ".join(f"WHEN '{status.value}' THEN '{what}'" for status, what in table.items())
+    return f"CASE e.status {whens} END"
+
+
+# The duties of `rules.queue`, as one statement (each branch a duty, `:staff`, `:head` and
+# `:desk` from `rules.queue.duties_of`).
 _QUEUE = sa.text(
-    """
+    f"""
     SELECT * FROM (
-      SELECT e.id AS event_id, e.ref, e.title, CASE e.status
-               WHEN 'assigned' THEN 'plan' WHEN 'in_progress' THEN 'resolution'
-               WHEN 'resolved' THEN 'feedback' ELSE 'review' END AS waiting_for,
+      SELECT e.id AS event_id, e.ref, e.title,
+             {_waits_for(queue_rules.ASSIGNEE_WAITS_FOR)} AS waiting_for,
              e.sla_due_at AS due_at, NULL::uuid AS item_id
       FROM event e
-      WHERE e.assignee_id = :me
-        AND e.status IN ('assigned', 'in_progress', 'resolved', 'feedback_given')
+      WHERE e.assignee_id = :me AND e.status IN {_in(queue_rules.ASSIGNEE_WAITS_FOR)}
       UNION ALL
       SELECT e.id, e.ref, e.title, 'step', s.due_at, s.id
       FROM plan_step s JOIN event e ON e.id = s.event_id
-      WHERE s.owner_id = :me AND s.status = 'open' AND e.status = 'in_progress'
+      WHERE s.owner_id = :me AND s.status = 'open' AND e.status IN {_in(queue_rules.STEP_WHILE)}
       UNION ALL
       SELECT e.id, e.ref, e.title,
              CASE a.status WHEN 'open' THEN 'action' ELSE 'verification' END, a.due_at, a.id
       FROM improvement_action a JOIN event e ON e.id = a.event_id
       WHERE :staff AND a.department = :department
         AND (a.status = 'open' OR (:head AND a.verified_at IS NULL AND a.completed_by <> :me))
-        AND e.status IN ('feedback_given', 'reviewed')
+        AND e.status IN {_in(queue_rules.ACTION_WHILE)}
       UNION ALL
       SELECT e.id, e.ref, e.title, 'escalation', e.sla_due_at, NULL
       FROM event e
@@ -194,16 +206,14 @@ _QUEUE = sa.text(
                     WHERE f.event_id = e.id AND f.stage = e.sla_stage AND f.cycle = e.sla_cycle
                       AND f.kind IN ('breach', 'escalation'))
       UNION ALL
-      SELECT e.id, e.ref, e.title,
-             CASE e.status WHEN 'reported' THEN 'classification' ELSE 'assignment' END,
-             e.respond_by, NULL
+      SELECT e.id, e.ref, e.title, {_waits_for(queue_rules.DESK_WAITS_FOR)}, e.respond_by, NULL
       FROM event e
-      WHERE :desk AND e.status IN ('reported', 'classified')
+      WHERE :desk AND e.status IN {_in(queue_rules.DESK_WAITS_FOR)}
       UNION ALL
       SELECT e.id, e.ref, e.title, 'feedback_decision', e.sla_due_at, f.id
       FROM feedback f JOIN event e ON e.id = f.event_id
       WHERE :desk AND f.audience = 'intake' AND f.decision IS NULL
-        AND f.superseded_at IS NULL AND e.status = 'resolved'
+        AND f.superseded_at IS NULL AND e.status IN {_in(queue_rules.FEEDBACK_DECISION_WHILE)}
     ) AS q
     ORDER BY q.due_at NULLS LAST, q.ref
     LIMIT :limit
@@ -216,9 +226,7 @@ async def queue(
     *,
     me: uuid.UUID,
     department: str | None,
-    staff: bool,
-    head: bool,
-    desk: bool,
+    duties: queue_rules.Duties,
     limit: int,
 ) -> list[dict[str, Any]]:
     """The caller's work queue, soonest due first (R1.3.1, R3.3.2, R4.1)."""
@@ -227,9 +235,9 @@ async def queue(
         {
             "me": me,
             "department": department,
-            "staff": staff and department is not None,
-            "head": head and department is not None,
-            "desk": desk,
+            "staff": duties.department_staff,
+            "head": duties.department_head,
+            "desk": duties.intake_desk,
             "limit": limit,
         },
     )

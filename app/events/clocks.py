@@ -13,11 +13,13 @@ intake until it is graded): a policy change never moves the clocks of events alr
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.auth import Principal
 from app.core.responses import from_row
 from app.events import clock_repository as repository
@@ -36,7 +38,8 @@ from app.policy.service import current_policy, policy_version
 from app.rules import clocks, deadlines
 from app.rules.clocks import Audience, ClockFacts, Rung, Stage
 from app.rules.policy import Policy
-from app.rules.vocabulary import Role, Severity, Status
+from app.rules.queue import duties_of
+from app.rules.vocabulary import Severity, Status
 
 # Events handled per piece of the runner's job (one transaction).
 BATCH: Final = 100
@@ -117,8 +120,16 @@ async def _finish(
     )
 
 
-async def fire_due(session: AsyncSession, *, now: datetime, limit: int = BATCH) -> int:
-    """The runner's job: fire every level due by `now` once, in order (R1.1, R1.3.1, R3.3.2)."""
+async def fire_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = BATCH,
+    on_commit: list[Callable[[], None]] | None = None,
+) -> int:
+    """The runner's job: fire every level due by `now` once, in order (R1.1, R1.3.1, R3.3.2).
+    The levels fired are counted in the metrics once `on_commit` is called (the runner's piece
+    calls it after its commit), or at once without it."""
     events = await repository.claim_due_clocks(session, now=now, limit=limit)
     if not events:
         return 0
@@ -127,6 +138,9 @@ async def fire_due(session: AsyncSession, *, now: datetime, limit: int = BATCH) 
     for event in events:
         await piece.fire(event)
     await repository.set_next_fires(session, piece.next_fires)
+    fired = piece.fired_now
+    if fired:
+        metrics.after_commit(on_commit, lambda: metrics.levels_fired(fired))
     return len(events)
 
 
@@ -144,6 +158,7 @@ class _Piece:
         self.heads: dict[uuid.UUID, timeline.ChainHead] = {}
         self.people: dict[tuple[tuple[str, ...], str | None], list[str]] = {}
         self.next_fires: list[tuple[uuid.UUID, datetime | None]] = []
+        self.fired_now: list[tuple[str, str]] = []  # (level id, kind) fired by this piece
 
     async def prefetch(self, events: list[Event]) -> None:
         cycles = [
@@ -179,7 +194,10 @@ class _Piece:
             recorder = timeline.Recorder(self.session, event.id, head)
             for rung in due:
                 named = [await self.named(a) for a in clocks.audiences(rung.level.notify, facts)]
-                await _fire_level(self.session, event, stage, rung, named, recorder, now=self.now)
+                if await _fire_level(
+                    self.session, event, stage, rung, named, recorder, now=self.now
+                ):
+                    self.fired_now.append((rung.level.id, rung.level.kind.value))
                 fired = fired | {rung.level.id}
         self.next_fires.append((event.id, clocks.next_fire_at(ladder, fired=fired)))
 
@@ -211,9 +229,9 @@ async def _fire_level(
     recorder: timeline.Recorder,
     *,
     now: datetime,
-) -> None:
+) -> bool:
     """One level: its ledger row, timeline entry and outbox message, or nothing when that
-    level of that cycle has fired already (another runner got here first)."""
+    level of that cycle has fired already (another runner got here first); True when fired."""
     record = {
         "stage": stage,
         "cycle": event.sla_cycle,
@@ -225,7 +243,7 @@ async def _fire_level(
         session, {"event_id": event.id, **record, "fired_at": now, "notify": named}
     )
     if not written:
-        return
+        return False
     await recorder.record(
         timeline.Entry(
             at=now,
@@ -246,6 +264,7 @@ async def _fire_level(
             "notify": named,
         },
     )
+    return True
 
 
 async def cycles_of(
@@ -291,9 +310,7 @@ async def queue_of(session: AsyncSession, actor: Principal, *, now: datetime) ->
         session,
         me=actor.user_id,
         department=actor.department,
-        staff=actor.has(Role.HANDLER, Role.DEPT_HEAD),
-        head=actor.has(Role.DEPT_HEAD),
-        desk=actor.has(Role.INTAKE_AGENT),
+        duties=duties_of(actor.roles, actor.department),
         limit=QUEUE_LIMIT,
     )
     return QueueRead(

@@ -11,7 +11,7 @@ import asyncpg
 
 from app.core.auth import Principal
 from app.core.db import Database, uuid7
-from app.core.errors import ExternalRefTaken, GateNotMet, IdempotencyInFlight
+from app.core.errors import ExternalRefTaken, GateNotMet, IdempotencyInFlight, Unprocessable
 from app.core.idempotency import (
     IDEMPOTENCY_TTL,
     IdempotencyClaim,
@@ -21,6 +21,7 @@ from app.core.idempotency import (
     stored_response,
     try_lock,
 )
+from app.core.search_text import search_vector
 from app.directory.service import department_codes_in
 from app.events import repository, timeline
 from app.events.checks import refuse_unknown_departments, unknown_event
@@ -36,22 +37,48 @@ from app.rules.views import event_view
 from app.rules.vocabulary import Status
 
 
-def _intake_gate(data: EventCreate, policy: Policy) -> None:
-    """R3.1.2 and product.md section 2: the intake gate, owned by the rules package."""
+@dataclass(frozen=True, slots=True)
+class _Reporter:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    external_id: str | None = None
+    user_id: uuid.UUID | None = None
+
+
+def _reporter(data: EventCreate, actor: Principal) -> _Reporter | None:
+    """Who reported it (product.md section 2): as the request says, or, when it says nothing,
+    the caller if they are a person (not a service account), with their name and e-mail
+    address from the directory as the caller was loaded (no lookup on the hot path)."""
+    given = data.reporter
+    if given is not None:
+        email = str(given.email) if given.email else None
+        return _Reporter(given.name, email, given.phone, given.external_id, given.user_id)
+    if actor.service_account:
+        return None
+    return _Reporter(actor.name, actor.email, user_id=actor.user_id)
+
+
+def _intake_gate(data: EventCreate, reporter: _Reporter | None, policy: Policy) -> _Reporter:
+    """R3.1.2 and product.md section 2: the intake gate, owned by the rules package; the
+    reporter when it holds."""
     snapshot = EventSnapshot(
         status=Status.REPORTED,
         urgent=data.urgent,
         has_title=bool(data.title),
         has_description=bool(data.description),
         has_channel=True,
-        reporter_has_name=bool(data.reporter.name),
-        reporter_reachable=bool(
-            data.reporter.email or data.reporter.phone or data.reporter.external_id
-        ),
+        reporter_has_name=reporter is not None and bool(reporter.name),
+        reporter_reachable=reporter is not None
+        and bool(reporter.email or reporter.phone or reporter.external_id or reporter.user_id),
     )
     missing = gate(Status.REPORTED, snapshot, policy)
-    if missing:
-        raise GateNotMet(missing, "The reporter needs a name and an email, phone or external id")
+    if missing or reporter is None:
+        raise GateNotMet(
+            missing or ["reporter.name"],
+            "The reporter needs a name (a service account must send `reporter`)",
+        )
+    return reporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +106,13 @@ class _NewEvent:
 
 
 def _event_values(
-    data: EventCreate, *, actor: Principal, policy: Policy, now: datetime, ref: str
+    data: EventCreate,
+    reporter: _Reporter,
+    *,
+    actor: Principal,
+    policy: Policy,
+    now: datetime,
+    ref: str,
 ) -> dict[str, Any]:
     """The new event's columns (the rest are NULL)."""
     return {
@@ -93,16 +126,19 @@ def _event_values(
         "occurred_at": data.occurred_at and data.occurred_at.astimezone(UTC),
         "reported_at": now,
         "urgent": data.urgent,
-        "reporter_name": data.reporter.name,
-        "reporter_email": str(data.reporter.email) if data.reporter.email else None,
-        "reporter_phone": data.reporter.phone,
-        "reporter_external_id": data.reporter.external_id,
+        "reporter_name": reporter.name,
+        "reporter_email": reporter.email,
+        "reporter_phone": reporter.phone,
+        "reporter_external_id": reporter.external_id,
+        "reporter_user_id": reporter.user_id,
         "created_by": actor.user_id,
         "external_system": data.external_ref.system if data.external_ref else None,
         "external_id": data.external_ref.id if data.external_ref else None,
         "involved_departments": list(dict.fromkeys(data.involved_departments)),
         "involved_people": data.involved_people,
         "recurrence_of": data.recurrence_of,
+        # README, Search: the text as searched, made here so that intake stays one statement.
+        "search_vector": search_vector(data.title, data.description),
         "intake_department": policy.intake_department,
         "cooperating_departments": [],
         "plan_discussed_with": [],
@@ -130,10 +166,16 @@ def _respond_clock(data: EventCreate, *, policy: Policy, now: datetime) -> dict[
 
 
 def _new_event(
-    data: EventCreate, *, actor: Principal, policy: Policy, now: datetime, ref: str
+    data: EventCreate,
+    reporter: _Reporter,
+    *,
+    actor: Principal,
+    policy: Policy,
+    now: datetime,
+    ref: str,
 ) -> _NewEvent:
     """The event, its first timeline entry (R7.1) and its outbox messages (R3.1.3)."""
-    values = _event_values(data, actor=actor, policy=policy, now=now, ref=ref)
+    values = _event_values(data, reporter, actor=actor, policy=policy, now=now, ref=ref)
     event_id, respond_by = values["id"], values["respond_by"]
     after = {
         "status": Status.REPORTED,
@@ -185,14 +227,19 @@ async def intake(
     claim: IdempotencyClaim | None,
 ) -> IntakeAnswer:
     """Take in an event (R3.1) in one statement; a known external_ref returns that event (200)."""
-    _intake_gate(data, policy)
+    reporter = _intake_gate(data, _reporter(data, actor), policy)
     await _check_references(database, data, actor=actor)
     # Refilled in the background only with a pool; else the source is the caller's connection.
     number = await repository.ref_numbers.next(
         database.unqueued_connection, prefetch=database.pool is not None
     )
     new = _new_event(
-        data, actor=actor, policy=policy, now=now, ref=repository.format_ref(now.year, number)
+        data,
+        reporter,
+        actor=actor,
+        policy=policy,
+        now=now,
+        ref=repository.format_ref(now.year, number),
     )
     # The response is known before the insert: every column comes from here (the rest are
     # NULL), so the stored first response can be written by the same statement. At intake
@@ -220,6 +267,14 @@ async def intake(
                     outbox=new.outbox,
                     stored=stored,
                 )
+        except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name == repository.REPORTER_USER_REFERENCE:
+                # Checked by the insert itself, no lookup first (the hot path, issue 16 item 3).
+                raise Unprocessable(
+                    "No user has this id",
+                    errors=[{"field": "body.reporter.user_id", "message": "unknown user"}],
+                ) from None
+            raise
         except asyncpg.UniqueViolationError as exc:
             if claim is not None:
                 replay = await _replay(database, claim)

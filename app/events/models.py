@@ -14,10 +14,6 @@ from app.rules.clocks import Stage
 from app.rules.policy import LevelKind
 from app.rules.vocabulary import Category, Channel, Severity, Status
 
-# Written exactly as PostgreSQL prints it back, so `alembic check` sees no drift.
-TEXT_SEARCH = "to_tsvector('simple'::regconfig, (((title)::text || ' '::text) || description))"
-
-
 KPI_COLUMNS = (
     "status",
     "lead_department",
@@ -48,6 +44,9 @@ class Event(TimestampMixin, Base):
     reporter_email: Mapped[str | None] = mapped_column(sa.String(320))
     reporter_phone: Mapped[str | None] = mapped_column(sa.String(50))
     reporter_external_id: Mapped[str | None] = mapped_column(sa.String(200))
+    # The reporter as a directory user (issue 16 item 3): they see the event and the feedback
+    # given to them (rules.permissions, Sight.NAMED_REPORTER).
+    reporter_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("app_user.id"))
     created_by: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
     external_system: Mapped[str | None] = mapped_column(sa.String(100))
     external_id: Mapped[str | None] = mapped_column(sa.String(200))
@@ -55,6 +54,12 @@ class Event(TimestampMixin, Base):
     involved_departments: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(16)))
     involved_people: Mapped[list[str]] = mapped_column(pg.ARRAY(sa.String(200)))
     recurrence_of: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("event.id"))
+    # The text as searched (app/core/search_text.py): CJK bigrams and words, written by intake.
+    search_vector: Mapped[str | None] = mapped_column(pg.TSVECTOR)
+    # The earlier event of the category this one matched at classification (R1.1, R5.4;
+    # rules.recurrence), and how similar they are; NULL: none matched.
+    recurrence_match_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("event.id"))
+    recurrence_match_score: Mapped[float | None] = mapped_column(sa.REAL)
 
     category: Mapped[Category | None] = mapped_column(str_enum(Category, column="category"))
     subcategory: Mapped[str | None] = mapped_column(sa.String(40))
@@ -122,7 +127,21 @@ class Event(TimestampMixin, Base):
             "ix_event_cooperating_departments", "cooperating_departments", postgresql_using="gin"
         ),
         sa.Index("ix_event_created_by_created_at", "created_by", "created_at"),
-        sa.Index("ix_event_text", sa.text(TEXT_SEARCH), postgresql_using="gin"),
+        sa.Index(
+            "ix_event_reporter_user_id_created_at",
+            "reporter_user_id",
+            "created_at",
+            postgresql_where=sa.text("reporter_user_id IS NOT NULL"),
+        ),
+        sa.Index("ix_event_search_vector", "search_vector", postgresql_using="gin"),
+        # Recurrence (rules.recurrence): the events of a category closed in a window. Intake
+        # writes no closed_at, so it never touches this index.
+        sa.Index(
+            "ix_event_category_closed_at",
+            "category",
+            "closed_at",
+            postgresql_where=sa.text("closed_at IS NOT NULL"),
+        ),
         # The change feed (`sort=updated_at`): clients syncing what changed since their last
         # page read it in order.
         sa.Index("ix_event_updated_at_id", "updated_at", "id"),

@@ -58,19 +58,11 @@ async def get(
     return event_detail_as(row, view_of(row, actor))
 
 
-async def list_events(
-    connection: Any,
-    flt: EventFilter,
-    *,
-    actor: Principal,
-    cursor: str | None,
-    limit: int,
-    now: datetime,
-) -> EventPage:
-    """A keyset page of the events the caller may see; 422 naming each filter that reads a
-    field the caller's view does not show, when they see every event in the reporter view
-    (rules.views; for handlers and heads such a filter holds only where they are involved)."""
-    # Checked before the cursor, from the roles alone: no round trip (review of issue 10, 1).
+def list_view(flt: EventFilter, actor: Principal) -> EventView | None:
+    """The view of every listed event when the caller's roles decide it (None: per event,
+    for handlers and heads); 422 naming each filter that reads a field the caller's view does
+    not show, when they see every event in the reporter view (rules.views; for handlers and
+    heads such a filter holds only where they are involved). For the list and its CSV."""
     fixed = view_by_roles(actor.roles)
     if fixed is EventView.REPORTER:
         refused = refused_list_filters(fixed, flt.used(), flt.sort)
@@ -87,6 +79,22 @@ async def list_events(
                     for name in refused
                 ],
             )
+    return fixed
+
+
+async def list_events(
+    connection: Any,
+    flt: EventFilter,
+    *,
+    actor: Principal,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> EventPage:
+    """A keyset page of the events the caller may see; 422 naming each filter that reads a
+    field the caller's view does not show (`list_view`)."""
+    # Checked before the cursor, from the roles alone: no round trip (review of issue 10, 1).
+    fixed = list_view(flt, actor)
     position = decode_cursor(cursor) if cursor else None
     if position is not None and position.sort != flt.sort:
         raise InvalidCursor("This cursor belongs to another sort")
@@ -103,7 +111,8 @@ async def list_events(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(Cursor(last["sort_key"], last["id"], flt.sort))
+        position = Cursor(last["sort_key"], last["id"], flt.sort, last.get("rank"))
+        next_cursor = encode_cursor(position)
     return EventPage(items=items, next_cursor=next_cursor)
 
 

@@ -33,6 +33,11 @@ class ReporterIn(RequestModel):
         Annotated[str, Field(min_length=3, max_length=50, pattern=r"^[0-9+()\-. /]+$")] | None
     ) = None
     external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    user_id: uuid.UUID | None = Field(
+        default=None,
+        description="The reporter as a directory user: they see the event and the feedback "
+        "given to them (422 when no such user)",
+    )
 
 
 class ExternalRef(RequestModel):
@@ -48,7 +53,12 @@ class EventCreate(RequestModel):
     channel: Channel
     occurred_at: PastDatetime | None = None  # at most a day ahead (issue 10 item 12)
     urgent: bool = False
-    reporter: ReporterIn
+    reporter: ReporterIn | None = Field(
+        default=None,
+        description="Who reported it. A person (not a service account) reporting for "
+        "themselves may leave it out: they are the reporter, with their directory name and "
+        "e-mail address",
+    )
     involved_departments: Annotated[list[DeptCode], Field(max_length=50)] = Field(
         default_factory=list
     )
@@ -208,6 +218,7 @@ class ReporterRead(ResponseModel):
     email: str | None
     phone: str | None
     external_id: str | None
+    user_id: uuid.UUID | None = None
 
 
 class ExternalRefRead(ResponseModel):
@@ -282,6 +293,11 @@ class EventRead(_EventFields):
     assignee_id: uuid.UUID | None
     review_by: datetime | None
     cancel_reason: str | None
+    recurrence_match_id: uuid.UUID | None = Field(
+        description="The earlier event of the same category, closed within the recurrence "
+        "window, whose text this one matched at classification (R5.4; README, Search)"
+    )
+    recurrence_match_score: float | None = Field(description="How alike the texts are, 0 to 1")
 
 
 class EventDetail(EventRead):

@@ -35,7 +35,10 @@ def snapshot_of(event: Event, records: LoopRecords) -> EventSnapshot:
         status=event.status,
         urgent=event.urgent,
         reporter_reachable=bool(
-            event.reporter_email or event.reporter_phone or event.reporter_external_id
+            event.reporter_email
+            or event.reporter_phone
+            or event.reporter_external_id
+            or event.reporter_user_id  # a user is reached through the directory (R3.4.1)
         ),
         category=event.category,
         subcategory=event.subcategory,

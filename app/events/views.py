@@ -34,6 +34,7 @@ def _common(row: Mapping[Any, Any], fields: frozenset[str] = _EVENT_FIELDS) -> d
         "email": row["reporter_email"],
         "phone": row["reporter_phone"],
         "external_id": row["reporter_external_id"],
+        "user_id": row["reporter_user_id"],
     }
     data["external_ref"] = (
         {"system": row["external_system"], "id": row["external_id"]}
@@ -88,6 +89,15 @@ def event_reporter_detail(row: Mapping[Any, Any]) -> EventReporterDetail:
 
 def event_read_as(row: Mapping[Any, Any], view: EventView) -> EventRead | EventReporterRead:
     return event_read(row) if view is EventView.STAFF else event_reporter_read(row)
+
+
+def event_values(row: Mapping[Any, Any], view: EventView) -> dict[str, Any]:
+    """A list row's fields in a view as plain values, not validated into `EventRead` or
+    `EventReporterRead` (the CSV export's millions of rows; tests/api/test_event_export.py
+    holds them equal to the JSON list's)."""
+    if view is EventView.STAFF:
+        return {**_common(row), "view": view.value}
+    return {**_common(row, _REPORTER_FIELDS), "view": view.value}
 
 
 def event_detail_as(row: Mapping[Any, Any], view: EventView) -> EventDetail | EventReporterDetail:

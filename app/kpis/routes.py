@@ -10,7 +10,11 @@ from app.kpis import service
 from app.kpis.schemas import KpiReport
 from app.rules.kpis import KpiGroup
 
-router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
+router = APIRouter(
+    prefix="/v1/kpis",
+    tags=["kpis"],
+    responses={403: {"description": "Only supervisors, admins and department heads (R5.4)"}},
+)
 
 
 @router.get("", response_model_by_alias=True)

@@ -1,12 +1,14 @@
-"""Operations: liveness and readiness (product.md section 4)."""
+"""Operations: liveness, readiness and metrics (product.md section 4)."""
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from app.core import metrics
 from app.core.db import SessionDep
-from app.core.errors import ServiceUnavailable
+from app.core.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.ops import repository
 
 router = APIRouter(tags=["operations"])
@@ -41,3 +43,29 @@ async def readyz(request: Request, session: SessionDep) -> Any:
             headers=RETRY_AFTER,
         )
     return {"status": "ok", "migrations": {"current": current, "head": expected}}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        401: {"description": "METRICS_TOKEN is set and the request does not carry it"},
+        404: {"description": "METRICS_ENABLED is false"},
+    },
+)
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, database pools, runner jobs, webhook deliveries and
+    escalation levels, summed over every worker. Open unless `METRICS_TOKEN` is set (then
+    `Authorization: Bearer <METRICS_TOKEN>`)."""
+    state = request.app.state
+    if not state.metrics_enabled:
+        raise NotFound("Metrics are turned off (METRICS_ENABLED=false)")
+    token: str = state.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise Unauthorized("Send Authorization: Bearer <METRICS_TOKEN>")
+    body = metrics.exposition(state.db)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

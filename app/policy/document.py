@@ -56,12 +56,14 @@ from app.policy.fields import (
     text,
     timezone_name,
 )
+from app.rules.appraisal import APPRAISAL_FIGURES
 from app.rules.policy import (
     ALL_OPS,
     DEFAULT_URGENT_FLOOR,
     FACT_KINDS,
     FACT_VALUES,
     OPS_BY_KIND,
+    AppraisalPolicy,
     BusinessRouting,
     ComplaintRouting,
     CoordinationRouting,
@@ -77,8 +79,10 @@ from app.rules.policy import (
     Policy,
     RoutingPolicy,
     RuleValue,
+    Threshold,
     WorkingCalendar,
 )
+from app.rules.recurrence import RecurrencePolicy
 from app.rules.vocabulary import Category, RootCause, Severity
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +200,23 @@ DEFAULT_POLICY_DOCUMENT: Final[Mapping[str, Any]] = {
         "fast_severities": ["major"],
         "fast_factor": 0.25,
     },
+    # R5.5: thresholds of the appraisal marks (app/rules/appraisal.py figure ids).
+    "appraisal": {
+        "min_events": 5,
+        "recognised": [
+            {"figure": "on_time_rate", "op": "gte", "value": 0.95},
+            {"figure": "satisfaction_mean", "op": "gte", "value": 4.5},
+        ],
+        "needs_improvement": [
+            {"figure": "on_time_rate", "op": "lt", "value": 0.8},
+            {"figure": "satisfaction_mean", "op": "lt", "value": 3.0},
+            {"figure": "recurrence_rate", "op": "gt", "value": 0.1},
+            {"figure": "rectification_overdue_rate", "op": "gt", "value": 0.0},
+            {"figure": "spot_check_pass_rate", "op": "lt", "value": 0.8},
+        ],
+    },
+    # R1.1, R5.4: what counts as a recurrence (app/rules/recurrence.py).
+    "recurrence": {"window_days": 90, "similarity_threshold": 0.6},
 }
 
 # --------------------------------------------------------------------------------------------
@@ -696,6 +717,60 @@ class EscalationDocument(Section):
 
 
 # --------------------------------------------------------------------------------------------
+# Appraisal marks (R5.5; issue 14 item 3)
+# --------------------------------------------------------------------------------------------
+
+
+class ThresholdDocument(Section):
+    """A bound on one appraisal figure."""
+
+    figure: Annotated[str, PlainValidator(one_of(APPRAISAL_FIGURES))]
+    op: Annotated[str, PlainValidator(one_of(("gte", "lte", "gt", "lt")))]
+    value: Annotated[float, PlainValidator(lambda value: float(number(value, positive=False)))]
+
+    def to_rules(self) -> Threshold:
+        return Threshold(figure=self.figure, op=self.op, value=self.value)  # type: ignore[arg-type]
+
+
+class AppraisalDocument(Section):
+    """Thresholds that mark a department or employee recognised or needing improvement."""
+
+    min_events: Count
+    recognised: list[ThresholdDocument]
+    needs_improvement: list[ThresholdDocument]
+
+    def to_rules(self) -> AppraisalPolicy:
+        return AppraisalPolicy(
+            min_events=self.min_events,
+            recognised=tuple(t.to_rules() for t in self.recognised),
+            needs_improvement=tuple(t.to_rules() for t in self.needs_improvement),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Recurrence (R1.1, R5.4; issue 14 item 4)
+# --------------------------------------------------------------------------------------------
+
+
+def _share(value: object) -> float:
+    share = float(number(value, positive=True))
+    if share > 1:
+        problem("must be at most 1 (a similarity from 0 to 1)")
+    return share
+
+
+class RecurrenceDocument(Section):
+    """A recurrence: linked to, or as similar as the threshold to, an original of the same
+    category closed within the window (app/rules/recurrence.py)."""
+
+    window_days: Count
+    similarity_threshold: Annotated[float, PlainValidator(_share)]
+
+    def to_rules(self) -> RecurrencePolicy:
+        return RecurrencePolicy(**_fields(self))
+
+
+# --------------------------------------------------------------------------------------------
 # The document
 # --------------------------------------------------------------------------------------------
 
@@ -714,6 +789,18 @@ class PolicyDocument(Section):
     escalation: EscalationDocument = Field(
         default_factory=lambda: EscalationDocument.model_validate(
             DEFAULT_POLICY_DOCUMENT["escalation"], context=ParseContext()
+        )
+    )
+    # Optional in stored documents: versions written before the appraisals lack it.
+    appraisal: AppraisalDocument = Field(
+        default_factory=lambda: AppraisalDocument.model_validate(
+            DEFAULT_POLICY_DOCUMENT["appraisal"], context=ParseContext()
+        )
+    )
+    # Optional in stored documents: versions written before recurrence was defined lack it.
+    recurrence: RecurrenceDocument = Field(
+        default_factory=lambda: RecurrenceDocument.model_validate(
+            DEFAULT_POLICY_DOCUMENT["recurrence"], context=ParseContext()
         )
     )
 
@@ -738,6 +825,8 @@ class PolicyDocument(Section):
             deadlines=self.deadlines.to_rules(),
             gates=self.gates.to_rules(),
             escalation=self.escalation.to_rules(),
+            appraisal=self.appraisal.to_rules(),
+            recurrence=self.recurrence.to_rules(),
         )
 
 

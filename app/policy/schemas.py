@@ -1,12 +1,14 @@
 """Policy request/response shapes and the impact facts of product.md section 6."""
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.schemas import AwareDatetime, DeptCode, RequestModel, ResponseModel
+from app.policy.document import DEFAULT_POLICY_DOCUMENT
 from app.rules.clocks import Stage
 from app.rules.grading import ImpactFacts
 from app.rules.policy import LevelKind
@@ -41,7 +43,22 @@ class PolicyRead(ResponseModel):
 
 
 class PolicyUpdate(RequestModel):
-    document: dict[str, Any]
+    # The OpenAPI example (issue 15): the whole default document, as `PUT /v1/policy` takes it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "document": json.loads(json.dumps(DEFAULT_POLICY_DOCUMENT)),
+                    "note": "The default policy: R3.2.2 grading, R3.2.3 routing, deadlines",
+                }
+            ]
+        }
+    )
+
+    document: dict[str, Any] = Field(
+        description="The whole policy document, as `GET /v1/policy` shows it (validated as a "
+        "whole: the taxonomy, mapping and thresholds refer to each other)"
+    )
     note: Annotated[str, Field(max_length=500)] | None = None
 
 

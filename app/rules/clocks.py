@@ -24,7 +24,7 @@ from app.rules.vocabulary import Severity, Status
 
 
 class Stage(StrEnum):
-    """The timed stages of the lifecycle (R1.3.1; product.md section 3)."""
+    """The timed stages of the lifecycle (R1.3.1)."""
 
     RESPOND = "respond"  # classify and assign (R3.1, R3.2)
     RESOLVE = "resolve"  # plan and carry it out (R3.3)

@@ -166,6 +166,15 @@ class StepFacts:
     drop_reason: bool
 
 
+def step_update_refusal(current: StepStatus, new: StepStatus, note: str | None) -> str | None:
+    """R3.3.2: why a step may not go `current` -> `new` (only open steps; a drop needs a note)."""
+    if current is not StepStatus.OPEN:
+        return f"The step is already {current.value}"
+    if new is StepStatus.DROPPED and not (note and note.strip()):
+        return "Dropping a step needs a reason"
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeedbackFacts:
     """One feedback report (R3.4)."""
@@ -206,7 +215,7 @@ class EventSnapshot:
     has_description: bool = True
     has_channel: bool = True
     reporter_has_name: bool = True
-    reporter_reachable: bool = True  # email, phone or external id
+    reporter_reachable: bool = True  # email, phone, external id or a directory user
     category: str | None = None
     subcategory: str | None = None
     severity: Severity | None = None

@@ -140,7 +140,11 @@ class Sight(StrEnum):
     """Why a caller sees an event (product.md section 1): any one ground is enough."""
 
     EVERY_EVENT = "every_event"  # admin, supervisors and the intake desk (R4.1, R5.1)
-    REPORTED = "reported"  # they reported it
+    REPORTED = "reported"  # they reported it (took it in)
+    # A person named as its reporter (`reporter.user_id`): they see it and the feedback given
+    # to them (R3.4.1, R6.2; issue 16 item 3). People only: a service account sees what it
+    # took in, no more.
+    NAMED_REPORTER = "named_reporter"
     LEADS = "leads"  # their department leads it (R3.2.3)
     COOPERATES = "cooperates"  # their department cooperates on it (R3.2.3, R4.3)
     OWNS_STEP = "owns_step"  # they own a step of its plan (R3.3.1)
@@ -153,20 +157,25 @@ INVOLVING: Final = frozenset({Sight.LEADS, Sight.COOPERATES, Sight.OWNS_STEP, Si
 
 
 @functools.cache
-def _grounds(roles: frozenset[Role], has_department: bool) -> tuple[Sight, ...]:
+def _grounds(roles: frozenset[Role], has_department: bool, person: bool) -> tuple[Sight, ...]:
     if sees_every_event(roles):
         return (Sight.EVERY_EVENT,)
+    reported = (Sight.REPORTED, Sight.NAMED_REPORTER) if person else (Sight.REPORTED,)
     if {Role.HANDLER, Role.DEPT_HEAD}.isdisjoint(roles):
-        return (Sight.REPORTED,)
+        return reported
     if not has_department:
-        return (Sight.REPORTED, Sight.OWNS_STEP)
+        return (*reported, Sight.OWNS_STEP)
     # The cheap tests of the event's own columns before those of its plan and actions.
-    return (Sight.REPORTED, Sight.LEADS, Sight.COOPERATES, Sight.OWNS_STEP, Sight.OWNS_ACTION)
+    return (*reported, Sight.LEADS, Sight.COOPERATES, Sight.OWNS_STEP, Sight.OWNS_ACTION)
 
 
-def sight_grounds(roles: Collection[Role], *, has_department: bool) -> tuple[Sight, ...]:
-    """R3.3.1, R3.5.2, R4 (product.md section 1): the grounds on which the roles see events."""
-    return _grounds(frozenset(roles), has_department)
+def sight_grounds(
+    roles: Collection[Role], *, has_department: bool, person: bool = False
+) -> tuple[Sight, ...]:
+    """R3.3.1, R3.4.1, R3.5.2, R4 (product.md section 1): the grounds the caller sees on."""
+    # `person`: a person, not a service account; only people see what names them as its
+    # reporter (issue 16 item 3).
+    return _grounds(frozenset(roles), has_department, person)
 
 
 def may_see(
@@ -178,17 +187,22 @@ def may_see(
     cooperating: Collection[str],
     owns_step: bool = False,
     action_departments: Collection[str] = (),
+    is_named_reporter: bool = False,
+    person: bool = False,
 ) -> bool:
-    """R3.3.1, R3.5.2, R4.3 (product.md section 1): whether one of the caller's grounds holds."""
+    """R3.3.1, R3.4.1, R3.5.2, R4.3 (product.md section 1): whether a caller's ground holds."""
+    # `is_reporter`: they took it in; `is_named_reporter`: its `reporter.user_id` is theirs,
+    # which counts for a `person` only (issue 16 item 3).
     holds = {
         Sight.EVERY_EVENT: True,
         Sight.REPORTED: is_reporter,
+        Sight.NAMED_REPORTER: is_named_reporter,
         Sight.LEADS: department is not None and department == lead,
         Sight.COOPERATES: department is not None and department in cooperating,
         Sight.OWNS_STEP: owns_step,
         Sight.OWNS_ACTION: department is not None and department in action_departments,
     }
-    grounds = sight_grounds(roles, has_department=department is not None)
+    grounds = sight_grounds(roles, has_department=department is not None, person=person)
     return any(holds[ground] for ground in grounds)
 
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.rules.recurrence import DEFAULT_RECURRENCE, RecurrencePolicy
 from app.rules.vocabulary import (
     OUTAGE_RANK,
     SAFETY_RANK,
@@ -330,6 +331,44 @@ DEFAULT_ESCALATION: Final = EscalationPolicy(
 )
 
 
+ThresholdOp = Literal["gte", "lte", "gt", "lt"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Threshold:
+    """A bound on one appraisal figure (`app/rules/appraisal.py` DEFINITIONS ids) (R5.5)."""
+
+    figure: str
+    op: ThresholdOp
+    value: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppraisalPolicy:
+    """R5.5: `recognised` when every one of its thresholds holds, `needs_improvement` when any
+    of its thresholds holds; fewer than `min_events` events in the period: not rated."""
+
+    min_events: int = 5
+    recognised: tuple[Threshold, ...] = ()
+    needs_improvement: tuple[Threshold, ...] = ()
+
+
+DEFAULT_APPRAISAL: Final = AppraisalPolicy(
+    min_events=5,
+    recognised=(
+        Threshold(figure="on_time_rate", op="gte", value=0.95),
+        Threshold(figure="satisfaction_mean", op="gte", value=4.5),
+    ),
+    needs_improvement=(
+        Threshold(figure="on_time_rate", op="lt", value=0.8),
+        Threshold(figure="satisfaction_mean", op="lt", value=3.0),
+        Threshold(figure="recurrence_rate", op="gt", value=0.1),
+        Threshold(figure="rectification_overdue_rate", op="gt", value=0.0),
+        Threshold(figure="spot_check_pass_rate", op="lt", value=0.8),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """The whole policy: taxonomy, grading, routing, deadlines and gates (R3, R7.2)."""
@@ -345,6 +384,10 @@ class Policy:
     gates: GateOptions
     # Optional in stored documents (versions written before the clocks had it).
     escalation: EscalationPolicy = DEFAULT_ESCALATION
+    # Optional in stored documents (versions written before the appraisals had it; R5.5).
+    appraisal: AppraisalPolicy = DEFAULT_APPRAISAL
+    # Optional in stored documents (versions written before recurrence was defined; R5.4).
+    recurrence: RecurrencePolicy = DEFAULT_RECURRENCE
 
 
 def department_codes(policy: Policy) -> frozenset[str]:

@@ -164,6 +164,8 @@ LIST_SORT_FIELDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
         "created_at": frozenset({"created_at"}),
         "updated_at": frozenset({"updated_at"}),
         "due_at": _DUE_TIMES,
+        # The matches of `q`, best first (README, Search).
+        "relevance": frozenset({"title", "description", "created_at"}),
     }
 )
 

@@ -9,7 +9,7 @@ E = TypeVar("E", bound=StrEnum)
 
 
 class Status(StrEnum):
-    """Lifecycle states of an event (R3, product.md section 2)."""
+    """Lifecycle states of an event (R1.3, R3)."""
 
     REPORTED = "reported"
     CLASSIFIED = "classified"

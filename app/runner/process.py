@@ -37,7 +37,7 @@ async def run_worker(settings: Settings, jobs: Sequence[Job]) -> None:
     which finish the pieces in hand and stop."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is not set (use `python -m app worker`)")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,

@@ -5,7 +5,8 @@ job, then waits one poll (`RUNNER_POLL_SECONDS`, with a little jitter so replica
 apart). A run is a series of pieces, each in its own transaction (`job.Piece`). A run that
 raises is logged as one structured line (`job_failed`, with the job's name and the error)
 and tried again after a backoff that doubles per failure in a row, starting at one poll; the
-process and the other jobs go on.
+process and the other jobs go on. Every run is counted in the metrics (`cle_runner_job_*`:
+done, idle or failed, with the duration of those that did something).
 
 Stopping: `stop()` lets each task finish the piece in hand and start no other, and cancels
 what is still running after `grace` seconds. A cancelled piece's transaction is rolled back,
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core import metrics
 from app.core.clock import utcnow
 from app.core.outage import database_unavailable
 from app.runner.claims import release_lease, renew_lease, take_lease
@@ -120,9 +122,11 @@ class Runner:
     async def _loop(self, job: Job) -> None:
         failures = 0
         while not self.stopping.is_set():
+            started = time.perf_counter()
             try:
-                await self.run(job)
+                items = await self.run(job)
             except Exception as exc:
+                metrics.job_ran(job.name, items=None, seconds=time.perf_counter() - started)
                 failures += 1
                 delay = backoff(failures, self.poll_seconds)
                 log.error(
@@ -135,6 +139,7 @@ class Runner:
                     exc_info=database_unavailable(exc) is None,
                 )
             else:
+                metrics.job_ran(job.name, items=items, seconds=time.perf_counter() - started)
                 failures = 0
                 delay = (job.poll_seconds or self.poll_seconds) * random.uniform(0.9, 1.1)
             await self._idle(job, delay)

@@ -61,6 +61,7 @@ class Receiver:
     event_types: frozenset[str] | None
     departments: frozenset[str] | None
     created_at: datetime
+    person: bool = False  # not a service account: sees what names them as its reporter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +76,7 @@ class EventFacts:
     involved: tuple[str, ...]
     step_owners: frozenset[uuid.UUID]
     action_departments: frozenset[str]
+    reporter_user: uuid.UUID | None = None  # `reporter.user_id`
 
     @property
     def departments(self) -> frozenset[str]:
@@ -101,7 +103,8 @@ def view_for(receiver: Receiver, message_type: str, facts: EventFacts | None) ->
         owns_step=receiver.owner_id in facts.step_owners,
         action_departments=facts.action_departments,
     )
-    if not involved and facts.created_by != receiver.owner_id:
+    named = receiver.person and facts.reporter_user == receiver.owner_id
+    if not involved and facts.created_by != receiver.owner_id and not named:
         return None
     return event_view(receiver.roles, involved=involved)
 

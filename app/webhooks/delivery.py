@@ -2,7 +2,9 @@
 
 * `fanout`: outbox messages not yet published become `webhook_dispatch` rows, one per
   endpoint that is to receive each (`audience.view_for`), and are marked published, in one
-  transaction; one fan-out runs at a time across every runner, oldest message first.
+  transaction; one fan-out runs at a time across every runner, oldest message first. While no
+  endpoint exists it writes nothing at all (so the runner costs intake nothing when nobody
+  listens): those messages are skipped in bulk once an endpoint exists, and purged.
 * `deliver`: claims due rows with FOR UPDATE SKIP LOCKED (each the first still to be sent
   about its event to its endpoint), POSTs them signed over one shared `httpx.AsyncClient`,
   at most `WEBHOOK_ENDPOINT_CONCURRENCY` at once per endpoint, and records every attempt in
@@ -28,6 +30,7 @@ from typing import Any, Final
 import httpx
 import structlog
 
+from app.core import metrics
 from app.core.clock import utcnow
 from app.core.db import uuid7
 from app.rules.views import EventView
@@ -130,11 +133,21 @@ class Deliverer:
         if not await repository.take_fanout_lock(session):
             return 0
         receivers = await repository.receivers(session)
-        if not receivers:  # nobody to queue for: publish without reading the messages
-            return await repository.publish_batch(session, FANOUT_BATCH, piece.now)
+        if not receivers:
+            if await repository.any_endpoint(session):
+                # Endpoints exist but none is enabled: what is written now is not for them.
+                return await repository.publish_unheard(session, None, FANOUT_BATCH, piece.now)
+            # Nobody has ever listened (or every endpoint is deleted): nothing to do, and
+            # nothing is written. The messages stay unpublished; once an endpoint exists they
+            # are skipped (below), and the retention purge takes them.
+            return 0
+        first = min(receiver.created_at for receiver in receivers)
+        unheard = await repository.publish_unheard(session, first, FANOUT_BATCH, piece.now)
+        if unheard >= FANOUT_BATCH:
+            return unheard
         messages = await repository.unpublished(session, FANOUT_BATCH)
         if not messages:
-            return 0
+            return unheard
         rows: list[dict[str, Any]] = []
         facts = await repository.event_facts(
             session, list({m.event_id for m in messages if m.event_id is not None})
@@ -170,7 +183,7 @@ class Deliverer:
         await repository.mark_published(session, [m.id for m in messages], piece.now)
         if rows:
             piece.on_commit.append(self._queued.set)
-        return len(messages)
+        return unheard + len(messages)
 
     # ---- delivery -----------------------------------------------------------------------
 
@@ -242,6 +255,8 @@ class Deliverer:
                 }
             )
         await repository.finish(session, done=done, retry=retry, attempts=attempts)
+        outcomes = [attempt["outcome"] for attempt in attempts]
+        piece.on_commit.append(lambda: metrics.webhook_attempts(outcomes))
         health = await repository.endpoint_health(
             session, succeeded=sorted(succeeded), failed=sorted(failed), now=now
         )

@@ -23,6 +23,7 @@ FANOUT_LOCK: Final = 0x5EB_400C_0013
 # A message's id is made a moment after its `created_at` (same clock): a time range is a key
 # range widened by this much, made exact by a `created_at` condition.
 _SLACK: Final = timedelta(minutes=1)
+_LAST_UUID: Final = uuid.UUID(int=2**128 - 1)
 
 
 def uuid7_floor(at: datetime) -> uuid.UUID:
@@ -158,18 +159,23 @@ async def unpublished(session: AsyncSession, limit: int) -> list[Message]:
     return [_message(r) for r in rows]
 
 
-_PUBLISH_BATCH: Final = sa.text("""
+_PUBLISH_UNHEARD: Final = sa.text("""
 WITH batch AS (
-  SELECT id FROM outbox_message WHERE published_at IS NULL ORDER BY id LIMIT :limit
+  SELECT id FROM outbox_message WHERE published_at IS NULL AND id < :floor ORDER BY id LIMIT :limit
 )
 UPDATE outbox_message m SET published_at = :now FROM batch WHERE m.id = batch.id
 """)
 
 
-async def publish_batch(session: AsyncSession, limit: int, now: datetime) -> int:
-    """Mark the oldest `limit` unpublished messages published without reading them (when no
-    endpoint is enabled there is nobody to queue them for); how many."""
-    result = await session.execute(_PUBLISH_BATCH, {"limit": limit, "now": now})
+async def publish_unheard(
+    session: AsyncSession, before: datetime | None, limit: int, now: datetime
+) -> int:
+    """Mark published, without reading them, the oldest `limit` unpublished messages written
+    before `before` (the first enabled endpoint's creation, less a minute of clock slack; all
+    of them for `None`, when no endpoint is enabled): nobody listened when they were written,
+    so there is nobody to queue them for. How many."""
+    floor = uuid7_floor(before - _SLACK) if before is not None else _LAST_UUID
+    result = await session.execute(_PUBLISH_UNHEARD, {"floor": floor, "limit": limit, "now": now})
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -204,6 +210,12 @@ async def messages_between(
 # ---- the fan-out -------------------------------------------------------------------------
 
 
+async def any_endpoint(session: AsyncSession) -> bool:
+    """Whether any endpoint exists, enabled or not."""
+    found = await session.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM webhook_endpoint)"))
+    return bool(found)
+
+
 async def take_fanout_lock(session: AsyncSession) -> bool:
     """True when this transaction is now the only fan-out running."""
     taken = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(FANOUT_LOCK)))
@@ -212,7 +224,7 @@ async def take_fanout_lock(session: AsyncSession) -> bool:
 
 _RECEIVERS_SQL: Final = sa.text("""
 SELECT w.id, w.owner_id, w.event_types, w.departments, w.created_at, u.roles,
-       d.code AS department
+       d.code AS department, NOT u.service_account AS person
 FROM webhook_endpoint w
 JOIN app_user u ON u.id = w.owner_id AND u.active
 LEFT JOIN department d ON d.id = u.department_id
@@ -232,6 +244,7 @@ async def receivers(session: AsyncSession, endpoint_id: uuid.UUID | None = None)
             event_types=frozenset(r.event_types) if r.event_types is not None else None,
             departments=frozenset(r.departments) if r.departments is not None else None,
             created_at=r.created_at,
+            person=r.person,
         )
         for r in rows
     ]
@@ -242,7 +255,7 @@ async def receivers(session: AsyncSession, endpoint_id: uuid.UUID | None = None)
 
 _FACTS_SQL: Final = sa.text("""
 SELECT e.id, e.version, e.created_by, e.lead_department, e.cooperating_departments,
-       e.involved_departments,
+       e.involved_departments, e.reporter_user_id,
        ARRAY(SELECT s.owner_id FROM plan_step s WHERE s.event_id = e.id) AS step_owners,
        ARRAY(SELECT a.department FROM improvement_action a WHERE a.event_id = e.id)
            AS action_departments
@@ -268,6 +281,7 @@ async def event_facts(
             involved=tuple(r.involved_departments or ()),
             step_owners=frozenset(r.step_owners or ()),
             action_departments=frozenset(r.action_departments or ()),
+            reporter_user=r.reporter_user_id,
         )
         for r in rows
     }
@@ -467,7 +481,8 @@ async def delivery(
 
 
 async def purge(session: AsyncSession, cutoff: datetime, *, batch: int) -> int:
-    """Item 7: attempts and fanned-out messages written before `cutoff`, and what still waits
+    """Item 7: attempts and fanned-out (or never to be fanned-out: no enabled endpoint was
+    listening when they were written) messages written before `cutoff`, and what still waits
     for a disabled endpoint since before it; at most `batch` rows of each. Returns how many."""
     floor = uuid7_floor(cutoff)
     attempts = await session.execute(
@@ -489,7 +504,10 @@ DELETE FROM webhook_dispatch WHERE id IN (
         sa.text("""
 DELETE FROM outbox_message WHERE id IN (
     SELECT m.id FROM outbox_message m
-    WHERE m.id < :floor AND m.published_at IS NOT NULL
+    WHERE m.id < :floor
+      AND (m.published_at IS NOT NULL
+           OR NOT EXISTS (SELECT 1 FROM webhook_endpoint w
+                          WHERE w.enabled AND w.created_at <= m.created_at))
       AND NOT EXISTS (SELECT 1 FROM webhook_dispatch d WHERE d.message_id = m.id)
     ORDER BY m.id LIMIT :batch)
 """),

@@ -14,7 +14,11 @@ from app.webhooks import schemas as api
 from app.webhooks import service
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 
-router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+router = APIRouter(
+    prefix="/v1/webhook-endpoints",
+    tags=["webhooks"],
+    responses={403: {"description": "Only admins and integration accounts manage endpoints"}},
+)
 Settings = Annotated[WebhookSettings, Depends(get_webhook_settings)]
 
 

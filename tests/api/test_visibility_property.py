@@ -3,7 +3,9 @@ source, and the ONE SQL builder (`app/events/repository/visibility.py`) answers 
 every principal and event row, on every path that reads or locks an event: get by id (through
 which the timeline, checklist, notes and actions read too), a link's `sees_event`, the list,
 and the row lock every change takes (`lock_visible`). The view decided with it (staff when
-involved, rules.views) follows the rule as well."""
+involved, rules.views) follows the rule as well. Callers are people or service accounts, and
+events may name a directory user as their reporter (issue 16 item 3: a person named so sees
+the event, a service account does not)."""
 
 import uuid
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,6 +43,7 @@ class Caller:
     roles: frozenset[Role]
     department: str | None
     user: int  # index into the example's users
+    service_account: bool
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Row:
     """An event's visibility facts, users as indexes into the example's users."""
 
     created_by: int
+    reporter_user: int | None  # `reporter.user_id`
     lead: str | None
     cooperating: frozenset[str]
     step_owners: frozenset[int]
@@ -62,6 +66,7 @@ callers = st.lists(
         roles=st.frozensets(st.sampled_from(list(Role)), max_size=3),
         department=st.sampled_from((None, *DEPARTMENTS)),
         user=users_index,
+        service_account=st.booleans(),
     ),
     min_size=1,
     max_size=3,
@@ -70,6 +75,7 @@ rows = st.lists(
     st.builds(
         Row,
         created_by=users_index,
+        reporter_user=st.none() | users_index,
         lead=st.sampled_from((None, *DEPARTMENTS)),
         cooperating=st.frozensets(st.sampled_from(DEPARTMENTS)),
         step_owners=st.frozensets(users_index, max_size=2),
@@ -100,6 +106,7 @@ async def _insert(
                 reported_at=NOW,
                 reporter_name="Generated",
                 created_by=users[row.created_by],
+                reporter_user_id=None if row.reporter_user is None else users[row.reporter_user],
                 external_system=tag,
                 external_id=str(row.id),
                 involved_departments=[],
@@ -133,10 +140,13 @@ async def _insert(
 
 def _rule(principal: Principal, users: list[uuid.UUID], row: Row, *, as_reporter: bool) -> bool:
     """`may_see` on the row's facts (`as_reporter=False`: seen other than as its reporter)."""
+    named = row.reporter_user is not None and users[row.reporter_user] == principal.user_id
     return may_see(
         principal.roles,
         department=principal.department,
         is_reporter=as_reporter and users[row.created_by] == principal.user_id,
+        is_named_reporter=as_reporter and named,
+        person=not principal.service_account,
         lead=row.lead,
         cooperating=row.cooperating,
         owns_step=any(users[owner] == principal.user_id for owner in row.step_owners),
@@ -152,7 +162,7 @@ def _principal(caller: Caller, users: list[uuid.UUID]) -> Principal:
         roles=caller.roles,
         department_id=None,
         department=caller.department,
-        service_account=False,
+        service_account=caller.service_account,
     )
 
 
@@ -172,7 +182,27 @@ async def _check_one(
     assert (locked is not None) is expected, ("lock", case)
 
 
+# Issue 16 item 3, always tried: a person and a service account, each named as the reporter
+# of an event someone else took in.
+NAMED_REPORTER_ROW = Row(
+    created_by=1,
+    reporter_user=0,
+    lead=None,
+    cooperating=frozenset(),
+    step_owners=frozenset(),
+    action_departments=frozenset(),
+)
+
+
 @given(drawn_callers=callers, drawn_rows=rows)
+@example(
+    drawn_callers=[
+        Caller(frozenset({Role.REPORTER}), None, 0, service_account=False),
+        Caller(frozenset({Role.INTEGRATION}), None, 0, service_account=True),
+        Caller(frozenset({Role.HANDLER}), "IT", 0, service_account=False),
+    ],
+    drawn_rows=[NAMED_REPORTER_ROW],
+)
 @PROPERTY
 async def test_every_sql_form_of_visibility_equals_the_rule(
     session_maker: async_sessionmaker[AsyncSession],

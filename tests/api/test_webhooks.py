@@ -16,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
@@ -804,24 +805,96 @@ async def test_what_waits_for_a_disabled_endpoint_is_parked_and_resumed_when_ena
     assert first.webhook_id == again.webhook_id
 
 
-async def test_with_no_endpoint_the_fanout_publishes_without_queueing(
-    client: httpx.AsyncClient,
-    session_maker: async_sessionmaker[AsyncSession],
-    desk: Actor,
-) -> None:
-    """With no enabled endpoint the fan-out marks messages published in one statement (nobody
-    to queue them for) and goes on doing so in batches: nothing is queued and nothing is left."""
-    for _ in range(3):
-        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
-    deliverer = Deliverer(get_webhook_settings())
-    try:
-        assert await _piece(session_maker, deliverer.fanout, utcnow()) >= 3
-        assert await _piece(session_maker, deliverer.fanout, utcnow()) == 0
-    finally:
-        await deliverer.close()
-    async with session_maker() as session:
-        left = await session.scalar(
+async def _unpublished(maker: async_sessionmaker[AsyncSession]) -> int:
+    async with maker() as session:
+        found = await session.scalar(
             sa.select(sa.func.count()).where(OutboxMessage.published_at.is_(None))
         )
+    return int(found or 0)
+
+
+async def test_with_no_endpoint_the_fanout_writes_nothing_and_the_purge_takes_the_messages(
+    client: httpx.AsyncClient,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+    desk: Actor,
+) -> None:
+    """Issue 12's intake target (runner on vs off) and item 7: with no enabled endpoint the
+    fan-out does no work and writes nothing (nobody listens); the messages, never to be sent,
+    are purged after the retention like delivered ones."""
+    for _ in range(3):
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    before = await _unpublished(session_maker)
+    assert before >= 3
+    assert await _piece(session_maker, deliverer.fanout, utcnow()) == 0
+    assert await _unpublished(session_maker) == before
+    await _piece(session_maker, deliverer.purge, utcnow() + timedelta(days=31))
+    assert await _unpublished(session_maker) == 0
+
+
+async def test_an_endpoint_enabled_later_skips_what_was_written_before_it(
+    client: httpx.AsyncClient,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+    receiver: Receiver,
+    admin: Actor,
+    desk: Actor,
+) -> None:
+    """Messages written while nobody listened are marked published without being queued once
+    an endpoint exists: in bulk for those older than its creation (less a minute of slack),
+    one by one for the rest; the first message after it is delivered."""
+    for _ in range(3):
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    created = await register(client, admin, receiver)
+    async with session_maker() as session, session.begin():
+        # As if the endpoint had been created five minutes later than these messages.
+        await session.execute(
+            sa.text(
+                "UPDATE webhook_endpoint SET created_at = created_at + interval '5 minutes'"
+                " WHERE id = :id"
+            ),
+            {"id": uuid.UUID(created["id"])},
+        )
+    assert await _piece(session_maker, deliverer.fanout, utcnow()) >= 3
+    assert await _unpublished(session_maker) == 0
+    async with session_maker() as session:
         queued = await session.scalar(sa.select(sa.func.count()).select_from(WebhookDispatch))
-    assert (left, queued) == (0, 0)
+    assert queued == 0
+    await drain(session_maker, deliverer, utcnow())
+    assert receiver.received == []
+
+
+async def test_delivery_attempts_are_counted_by_outcome_once_committed(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+) -> None:
+    """Issue 16 item 5: `cle_webhook_deliveries_total` by outcome, counted when the piece that
+    recorded the attempts commits (the runner calls `Piece.on_commit`), not before."""
+
+    def counted(outcome: str) -> float:
+        return REGISTRY.get_sample_value("cle_webhook_deliveries_total", {"outcome": outcome}) or 0
+
+    async def deliver_at(now: datetime) -> None:
+        async with session_maker() as session, session.begin():
+            await deliverer.fanout(Piece(session=session, now=now, holder="test"))
+        async with session_maker() as session, session.begin():
+            piece = Piece(session=session, now=now, holder="test")
+            await deliverer.deliver(piece)
+            assert (counted("retrying"), counted("delivered")) == before  # not yet committed
+        for committed in piece.on_commit:
+            committed()
+
+    with receiving(answer=_failing_first(1)) as receiver:
+        await register(client, admin, receiver)
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+        now = utcnow()
+        before = (counted("retrying"), counted("delivered"))
+        await deliver_at(now)
+        assert (counted("retrying"), counted("delivered")) == (before[0] + 1, before[1])
+        before = (counted("retrying"), counted("delivered"))
+        await deliver_at(now + timedelta(seconds=6))
+    assert (counted("retrying"), counted("delivered")) == (before[0], before[1] + 1)
+    assert len(receiver.received) == 2

@@ -3,6 +3,7 @@ of a data folder. Every helper is bounded in time; `stop_postgres_in` is the cle
 resort that leaves nothing running in a folder."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -46,17 +47,23 @@ def service_env(**settings: str) -> dict[str, str]:
     return env
 
 
-class Service:
-    """`python -m app serve` on a free port; stdout is read for the first admin key, stderr
-    (the JSON log) goes to `log_path`."""
+def stdout_record(line: str) -> dict[str, Any]:
+    """A line `serve` wrote on stdout: a JSON object like every log line (issue 16 item 5)."""
+    record: dict[str, Any] = json.loads(line)
+    return record
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+
+class Service:
+    """`python -m app serve` on a free port (with `args`, e.g. `--workers 2`); stdout is read
+    for the first admin key, stderr (the JSON log) goes to `log_path`."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log: IO[str] = log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "app", "serve", "--port", str(self.port), *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -68,8 +75,10 @@ class Service:
     @property
     def token(self) -> str | None:
         for line in self.lines:
-            if line.startswith("First admin API key"):
-                return line.rsplit(" ", 1)[1]
+            record = stdout_record(line)
+            if record["event"] == "first_admin_key":
+                token: str = record["api_key"]
+                return token
         return None
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -80,7 +89,7 @@ class Service:
             if not line:
                 raise AssertionError(f"server exited: {self.lines}\n{self.log_text()[-3000:]}")
             self.lines.append(line.strip())
-            if line.startswith("Serving on"):
+            if stdout_record(line)["event"] == "serving":
                 break
         while time.monotonic() < deadline:
             try:

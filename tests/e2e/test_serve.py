@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.processes import stdout_record
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,7 +53,7 @@ class Server:
             if not line:
                 raise AssertionError(f"server exited: {self.lines}")
             self.lines.append(line.strip())
-            if line.startswith("Serving on"):
+            if stdout_record(line)["event"] == "serving":
                 break
         while time.monotonic() < deadline:
             try:
@@ -90,8 +92,11 @@ def test_serve_prints_first_admin_key_and_stops_cleanly(data_dir: Path) -> None:
     server = Server(data_dir)
     try:
         server.wait_ready()
-        [key_line] = [line for line in server.lines if line.startswith("First admin API key")]
-        token = key_line.rsplit(" ", 1)[1]
+        [token] = [
+            stdout_record(line)["api_key"]
+            for line in server.lines
+            if stdout_record(line)["event"] == "first_admin_key"
+        ]
         me = httpx.get(server.base + "/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
         assert "admin" in me.json()["user"]["roles"]
@@ -119,7 +124,7 @@ def test_serve_prints_first_admin_key_and_stops_cleanly(data_dir: Path) -> None:
     again = Server(data_dir)
     try:
         again.wait_ready()
-        assert not any(line.startswith("First admin API key") for line in again.lines)
+        assert all(stdout_record(line)["event"] != "first_admin_key" for line in again.lines)
         me = httpx.get(again.base + "/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
     finally:

@@ -26,6 +26,7 @@ from app.core.embedded import start_embedded
 from app.core.idempotency_models import IdempotencyRecord
 from app.core.migrations import upgrade
 from tests.conftest import _in_thread
+from tests.e2e.processes import stdout_record
 
 ROOT = Path(__file__).resolve().parents[2]
 SCOPE = "e2e-worker"
@@ -164,7 +165,7 @@ def test_worker_runs_the_purge_and_stops_cleanly_on_sigterm(data_dir: Path) -> N
             seen.append(entry)
 
     assert code == 0
-    assert any(line.startswith("Worker running") for line in list(out.queue))
+    assert any(stdout_record(line)["event"] == "worker_running" for line in list(out.queue))
     [started] = [e for e in seen if e.get("event") == "runner_started"]
     assert started["jobs"][0] == "purge_idempotency_keys"
     assert {"webhook_fanout", "webhook_deliver", "webhook_purge"} <= set(started["jobs"])

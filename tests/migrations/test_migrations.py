@@ -69,28 +69,83 @@ def test_models_match_migrations(fresh_url: str) -> None:
 
 
 def test_text_search_index_exists_as_modelled(fresh_url: str) -> None:
-    """The one index `alembic check` cannot compare (see migrations/env.py) is checked here."""
-    from app.events.models import TEXT_SEARCH
-
+    """The search index is a GIN index on the stored vector (README, Search), and the
+    expression index of the `simple` configuration it replaced is gone."""
     _in_thread(lambda: upgrade(fresh_url))
-    found: list[str] = []
+    found: dict[str, str] = {}
 
     async def read() -> None:
         engine = make_engine(fresh_url, pool_size=1, max_overflow=0)
         try:
             async with engine.connect() as conn:
-                found.append(
-                    str(
-                        await conn.scalar(
-                            sa.text(
-                                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_event_text'"
-                            )
-                        )
+                rows = await conn.execute(
+                    sa.text(
+                        "SELECT indexname, indexdef FROM pg_indexes"
+                        " WHERE indexname IN ('ix_event_text', 'ix_event_search_vector')"
                     )
                 )
+                found.update({r[0]: r[1] for r in rows})
         finally:
             await engine.dispose()
 
     _in_thread(lambda: asyncio.run(read()))
-    assert "USING gin" in found[0]
-    assert TEXT_SEARCH in found[0]
+    assert list(found) == ["ix_event_search_vector"]
+    assert "USING gin (search_vector)" in found["ix_event_search_vector"]
+
+
+def test_the_search_migration_gives_existing_events_their_vector(fresh_url: str) -> None:
+    """Events taken in before the search migration get the vector intake writes now (README,
+    Search), so that they are found like new ones."""
+    from app.core.search_text import search_vector
+
+    _in_thread(lambda: upgrade(fresh_url, "5e1b0c7d9a42"))
+    title, description = "客户投诉：快递延误两周", "Parcel FAILS twice"  # noqa: RUF001
+    found: list[str] = []
+
+    async def seed() -> None:
+        engine = make_engine(fresh_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.begin() as conn:
+                user = await conn.scalar(
+                    sa.text(
+                        "INSERT INTO app_user (id, name, roles, service_account, active,"
+                        " created_at, updated_at) VALUES (gen_random_uuid(), 'Old', '{reporter}',"
+                        " false, true, now(), now()) RETURNING id"
+                    )
+                )
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO event (id, ref, status, title, description, channel,"
+                        " reported_at, urgent, reporter_name, created_by, involved_departments,"
+                        " involved_people, intake_department, cooperating_departments,"
+                        " plan_discussed_with, respond_by, version, created_at, updated_at)"
+                        " VALUES (gen_random_uuid(), 'EV-2026-000001', 'reported', :title,"
+                        " :description, 'email', now(), false, 'Old', :user, '{}', '{}', 'CS',"
+                        " '{}', '{}', now(), 1, now(), now())"
+                    ),
+                    {"title": title, "description": description, "user": user},
+                )
+        finally:
+            await engine.dispose()
+
+    async def read() -> None:
+        engine = make_engine(fresh_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as conn:
+                stored, expected = (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT search_vector::text, CAST(:v AS tsvector)::text FROM event"
+                        ),
+                        {"v": search_vector(title, description)},
+                    )
+                ).one()
+                found.extend([stored, expected])
+        finally:
+            await engine.dispose()
+
+    _in_thread(lambda: asyncio.run(seed()))
+    _in_thread(lambda: upgrade(fresh_url, "1a6c0e2f3b71"))
+    _in_thread(lambda: asyncio.run(read()))
+    assert found[0] == found[1]
+    assert "'快递':5A" in found[0]

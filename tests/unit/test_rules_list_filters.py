@@ -27,7 +27,7 @@ def test_the_reporter_view_filters_only_on_what_it_shows() -> None:
         "external_system",
         "updated_since",
     }
-    assert list_sorts(REPORTER) == {"created_at", "updated_at"}
+    assert list_sorts(REPORTER) == {"created_at", "updated_at", "relevance"}
     # Severity, lead/cooperating departments, assignee, and every stage's due time (the
     # review's is not in the reporter view).
     staff_only = {"severity", "department", "assignee_id", "overdue", "due_before", "breached"}

@@ -66,8 +66,23 @@ def test_the_grounds_of_each_kind_of_caller(
     assert sight_grounds(roles, has_department=has_department) == grounds
 
 
+@pytest.mark.parametrize(
+    ("roles", "has_department", "grounds"),
+    [
+        ({R.ADMIN}, False, (Sight.EVERY_EVENT,)),
+        ({R.REPORTER}, True, (Sight.REPORTED, Sight.NAMED_REPORTER)),
+        ({R.HANDLER}, False, (Sight.REPORTED, Sight.NAMED_REPORTER, Sight.OWNS_STEP)),
+    ],
+)
+def test_a_person_also_sees_what_names_them_as_its_reporter(
+    roles: set[Role], has_department: bool, grounds: tuple[Sight, ...]
+) -> None:
+    """Issue 16 item 3 (R3.4.1): a person named as the reporter sees the event."""
+    assert sight_grounds(roles, has_department=has_department, person=True) == grounds
+
+
 def test_only_the_department_and_step_grounds_involve() -> None:
-    assert set(Sight) - INVOLVING == {Sight.EVERY_EVENT, Sight.REPORTED}
+    assert set(Sight) - INVOLVING == {Sight.EVERY_EVENT, Sight.REPORTED, Sight.NAMED_REPORTER}
 
 
 @pytest.mark.parametrize(
@@ -82,6 +97,9 @@ def test_only_the_department_and_step_grounds_involve() -> None:
         ({R.HANDLER}, None, {"lead": None}, False),  # no department leads "nothing"
         ({R.DEPT_HEAD}, "OPS", {"lead": "IT", "action_departments": ("HR",)}, False),
         ({R.SUPERVISOR}, None, {}, True),
+        # Issue 16 item 3: named as the reporter (`reporter.user_id`): seen by a person only.
+        ({R.REPORTER}, None, {"is_named_reporter": True, "person": True}, True),
+        ({R.INTEGRATION}, None, {"is_named_reporter": True, "person": False}, False),
     ],
 )
 def test_may_see(

@@ -4,6 +4,7 @@
 * `hot`: plain prepared statements on an asyncpg connection for intake, get by id and lists.
 * `orm`: statements in the request's ORM session: the row lock of every change, the child
   records, the timeline's chain.
+* `similar`: similar events and recurrence matches (README, Search).
 """
 
 from app.events.repository.hot import (
@@ -15,6 +16,7 @@ from app.events.repository.hot import (
     LIST_COLUMNS,
     OVERDUE_SQL,
     REPORTER_COLUMNS,
+    REPORTER_USER_REFERENCE,
     EventFilter,
     RefNumbers,
     StoredFirstResponse,
@@ -29,6 +31,7 @@ from app.events.repository.hot import (
     ref_numbers,
     sees_event,
     sees_event_in,
+    stream_visible,
     visible_row,
 )
 from app.events.repository.orm import (
@@ -65,6 +68,7 @@ __all__ = [
     "LIST_COLUMNS",
     "OVERDUE_SQL",
     "REPORTER_COLUMNS",
+    "REPORTER_USER_REFERENCE",
     "EventFilter",
     "LoopRecords",
     "RefNumbers",
@@ -99,6 +103,7 @@ __all__ = [
     "sees_event",
     "sees_event_in",
     "step_of",
+    "stream_visible",
     "survey",
     "timeline_entries",
     "visible_row",

@@ -6,7 +6,7 @@ import functools
 import json
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -18,7 +18,8 @@ from app.core.auth import Principal
 from app.core.caches import on_reset
 from app.core.db import driver_connection
 from app.core.pagination import Cursor
-from app.events.models import TEXT_SEARCH, Event
+from app.core.search_text import search_query
+from app.events.models import Event
 from app.events.repository.visibility import Params, seen
 from app.events.schemas import EventRead, EventReporterRead
 from app.rules.deadlines import STAGE_DUE, DueDate
@@ -26,6 +27,8 @@ from app.rules.views import REPORTER_FEEDBACK_AUDIENCE, STAFF_ONLY_FILTERS, STAF
 from app.rules.vocabulary import Category, Severity, Status
 
 EVENT_COLUMNS: Final = tuple(c.name for c in Event.__table__.columns)
+# What reads select: every column but the search vector (only searches read it).
+READ_COLUMNS: Final = tuple(c for c in EVENT_COLUMNS if c != "search_vector")
 # The columns intake writes, with their SQL types: the parameters of an INSERT ... SELECT are
 # typed explicitly (tests/api/test_intake.py checks these against the catalog).
 INTAKE_COLUMNS: Final = (
@@ -41,12 +44,14 @@ INTAKE_COLUMNS: Final = (
     ("reporter_email", "varchar"),
     ("reporter_phone", "varchar"),
     ("reporter_external_id", "varchar"),
+    ("reporter_user_id", "uuid"),
     ("created_by", "uuid"),
     ("external_system", "varchar"),
     ("external_id", "varchar"),
     ("involved_departments", "varchar[]"),
     ("involved_people", "varchar[]"),
     ("recurrence_of", "uuid"),
+    ("search_vector", "tsvector"),
     ("intake_department", "varchar"),
     ("cooperating_departments", "varchar[]"),
     ("plan_discussed_with", "varchar[]"),
@@ -124,6 +129,7 @@ SELECT ok FROM lk
 """
 IDEMPOTENCY_CONFLICT: Final = "pk_idempotency_record"
 EXTERNAL_REF_CONFLICT: Final = "uq_event_external_ref"
+REPORTER_USER_REFERENCE: Final = "fk_event_reporter_user_id_app_user"
 # JSON columns of event rows (`steps` is the get statement's aggregate of plan steps).
 _JSON_COLUMNS: Final = (
     "impact",
@@ -290,7 +296,7 @@ _SATISFACTION_JSON: Final = """(SELECT json_build_object(
                    'score', t.score, 'comment', t.comment, 'unreachable', t.unreachable)
         FROM satisfaction t WHERE t.event_id = e.id)"""
 _GET_SQL: Final = f"""
-SELECT {", ".join(f"e.{c}" for c in EVENT_COLUMNS)},
+SELECT {", ".join(f"e.{c}" for c in READ_COLUMNS)},
        {_STEPS_JSON} AS steps
 FROM event e
 WHERE """
@@ -320,7 +326,7 @@ def _get_handler_sql(involved: str) -> str:
     """A handler's or head's get: everything, and whether they are involved; when they are
     not (they reported it), what the reporter view adds."""
     return f"""
-SELECT {", ".join(f"e.{c}" for c in EVENT_COLUMNS)},
+SELECT {", ".join(f"e.{c}" for c in READ_COLUMNS)},
        {_STEPS_JSON} AS steps,
        v.involved,
        CASE WHEN v.involved THEN NULL ELSE {_REPORTER_FEEDBACK_JSON} END AS reporter_feedback,
@@ -435,9 +441,6 @@ LIST_COLUMNS: Final = tuple(
 )
 _LIST_SELECT: Final = ", ".join(f"e.{c}" for c in LIST_COLUMNS)
 _REPORTER_SELECT: Final = ", ".join(f"e.{c}" for c in REPORTER_COLUMNS)
-_TEXT_SEARCH: Final = TEXT_SEARCH.replace("(title)", "(e.title)").replace(
-    "description)", "e.description)"
-)
 
 
 def _filters(flt: EventFilter, p: Params, now: datetime) -> list[tuple[str, str]]:
@@ -472,8 +475,10 @@ def _filters(flt: EventFilter, p: Params, now: datetime) -> list[tuple[str, str]
     if flt.created_to:
         where.append(("created_to", f"e.created_at < {p(flt.created_to, 'timestamptz')}"))
     if flt.text:
-        query = p(flt.text, "text")
-        where.append(("q", f"{_TEXT_SEARCH} @@ websearch_to_tsquery('simple', {query})"))
+        # README, Search: CJK bigrams and word prefixes (app/core/search_text.py).
+        query = search_query(flt.text)
+        matches = f"e.search_vector @@ {p(query, 'tsquery')}" if query else "false"
+        where.append(("q", matches))
     if flt.external_system:
         system = p(flt.external_system, "varchar")
         where.append(("external_system", f"e.external_system = {system}"))
@@ -505,12 +510,36 @@ def _staff_only(name: str, flt: EventFilter) -> bool:
 
 
 # The order of each sort and its keyset condition after a position: the column, and whether
-# newest first. `due_at` is the running clock's due time (soonest first).
+# newest first. `due_at` is the running clock's due time (soonest first); `relevance` ranks
+# the newest matches of `q` (`_ranked`).
 SORT_COLUMNS: Final = {
     "created_at": ("e.created_at", True),
     "updated_at": ("e.updated_at", False),
     "due_at": ("e.sla_due_at", False),
+    "relevance": ("e.created_at", True),
 }
+# How many of the newest matches `sort=relevance` ranks (README, Search): ranking every match
+# of a common word would read them all; a page of the newest ones ranked costs the same
+# whatever the word.
+SEARCH_CANDIDATES: Final = 200
+
+
+def _ranked(select: str, p: Params, *, cursor: Cursor | None, limit: int | None) -> str:
+    """`select` (with its `rank`) as pages in relevance order: the newest SEARCH_CANDIDATES
+    matches (all of them without a limit: CSV exports), best rank first, then newest first;
+    the keyset is (rank, created_at, id)."""
+    candidates = p(None if limit is None else SEARCH_CANDIDATES, "integer")
+    after = ""
+    if cursor is not None:
+        after = (
+            f" WHERE (m.rank, m.sort_key, m.id) < ({p(cursor.rank or 0.0, 'real')},"
+            f" {p(cursor.created_at, 'timestamptz')}, {p(cursor.id, 'uuid')})"
+        )
+    rows = p(None if limit is None else limit + 1, "integer")
+    return (
+        f"SELECT * FROM ({select} ORDER BY e.created_at DESC, e.id DESC LIMIT {candidates}) m"
+        f"{after} ORDER BY m.rank DESC, m.sort_key DESC, m.id DESC LIMIT {rows}"
+    )
 
 
 def list_query(
@@ -518,11 +547,12 @@ def list_query(
     flt: EventFilter,
     *,
     cursor: Cursor | None,
-    limit: int,
+    limit: int | None,
     now: datetime,
 ) -> tuple[str, list[Any]]:
     """The SQL and arguments of a keyset page in the filter's sort: (sort value, id) strictly
-    after the cursor, never OFFSET. Built from fixed clauses; every value is a parameter."""
+    after the cursor, never OFFSET. Built from fixed clauses; every value is a parameter.
+    `limit=None`: every matching row (`LIMIT NULL`, the same statement shape; CSV exports)."""
     p = Params()
     visible = seen(principal, p)
     where = [visible.where] if visible.where else []
@@ -530,7 +560,8 @@ def list_query(
     where += [clause for name, clause in filters if not _staff_only(name, flt)]
     staff_only = [clause for name, clause in filters if _staff_only(name, flt)]
     column, newest_first = SORT_COLUMNS[flt.sort]
-    if cursor is not None:
+    ranked = flt.sort == "relevance"
+    if cursor is not None and not ranked:
         after = "<" if newest_first else ">"
         where.append(
             f"({column}, e.id) {after} ({p(cursor.created_at, 'timestamptz')},"
@@ -552,13 +583,18 @@ def list_query(
         columns = f"{_LIST_SELECT}, v.involved"
         joined = " " + _INVOLVED_JOIN.format(involved=visible.involved_row or visible.involved)
         where += [*staff_only, "v.involved"] if staff_only else []
-    direction = "DESC" if newest_first else "ASC"
-    sql = (
-        f"SELECT {columns}, {column} AS sort_key FROM event e{joined}"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" ORDER BY {column} {direction}, e.id {direction} LIMIT {p(limit + 1, 'integer')}"
+    if ranked:
+        # ts_rank normalised by the text's length (1: divided by 1 + its log).
+        query = search_query(flt.text or "")
+        columns += f", ts_rank(e.search_vector, {p(query, 'tsquery')}, 1) AS rank"
+    select = f"SELECT {columns}, {column} AS sort_key FROM event e{joined}" + (
+        f" WHERE {' AND '.join(where)}" if where else ""
     )
-    return sql, p.values
+    if ranked:
+        return _ranked(select, p, cursor=cursor, limit=limit), p.values
+    direction = "DESC" if newest_first else "ASC"
+    rows = p(None if limit is None else limit + 1, "integer")
+    return select + f" ORDER BY {column} {direction}, e.id {direction} LIMIT {rows}", p.values
 
 
 async def list_visible(
@@ -573,3 +609,14 @@ async def list_visible(
     """A keyset page of the events the caller may see (up to limit + 1 rows)."""
     sql, args = list_query(principal, flt, cursor=cursor, limit=limit, now=now)
     return [decode(r) for r in await connection.fetch(sql, *args)]
+
+
+async def stream_visible(
+    connection: Any, principal: Principal, flt: EventFilter, *, now: datetime, batch: int
+) -> AsyncGenerator[dict[str, Any]]:
+    """Every event the caller may see that matches, in the filter's sort, read through a
+    server-side cursor `batch` rows at a time (never all at once; CSV exports). The
+    connection must be in a transaction (`Database.export_connection`)."""
+    sql, args = list_query(principal, flt, cursor=None, limit=None, now=now)
+    async for record in connection.cursor(sql, *args, prefetch=batch):
+        yield decode(record)

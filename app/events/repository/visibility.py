@@ -20,6 +20,7 @@ from app.rules.permissions import INVOLVING, Sight, sight_grounds
 GROUND_SQL: Final[Mapping[Sight, str]] = MappingProxyType(
     {
         Sight.REPORTED: "e.created_by = {me}",
+        Sight.NAMED_REPORTER: "e.reporter_user_id = {me}",
         Sight.LEADS: "e.lead_department = {dept}",
         Sight.COOPERATES: "e.cooperating_departments @> ARRAY[{dept}]",
         Sight.OWNS_STEP: (
@@ -81,16 +82,22 @@ def _render(grounds: tuple[Sight, ...], me: str, dept: str) -> Seen:
         return Seen("(" + " OR ".join(clauses) + ")", None, None)
     involved = "(" + " OR ".join(involving) + ")"
     involved_row = involved
-    if Sight.REPORTED in grounds:
-        reported = GROUND_SQL[Sight.REPORTED].format(me=me, dept=dept)
-        involved_row = f"(CASE WHEN {reported} THEN {involved} ELSE true END)"
+    # Seen as its reporter (took it in, or named: `Sight.NAMED_REPORTER`) or else involved.
+    reported = [c for ground, c in zip(grounds, clauses, strict=True) if ground not in INVOLVING]
+    if reported:
+        as_reporter = " OR ".join(reported)
+        involved_row = f"(CASE WHEN {as_reporter} THEN {involved} ELSE true END)"
     return Seen("(" + " OR ".join(clauses) + ")", involved, involved_row)
 
 
 def seen(principal: Principal, p: Params) -> Seen:
     """The principal's grounds (`rules.permissions.sight_grounds`) as SQL, and for handlers and
     heads whether they are involved (`rules.views.event_view`)."""
-    grounds = sight_grounds(principal.roles, has_department=principal.department is not None)
+    grounds = sight_grounds(
+        principal.roles,
+        has_department=principal.department is not None,
+        person=not principal.service_account,
+    )
     if Sight.EVERY_EVENT in grounds:
         return Seen(None, None, None)
     me = p(principal.user_id, "uuid")

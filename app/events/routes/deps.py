@@ -44,6 +44,10 @@ MUTATION_RESPONSES: dict[int | str, dict[str, str]] = {
     412: {"description": "If-Match names another version"},
     422: {"description": "The request is not valid"},
 }
+# A read answers 404 for an event the caller may not see, never 403 (product.md section 1).
+READ_RESPONSES: dict[int | str, dict[str, str]] = {
+    404: {"description": "No such event, or you may not see it"}
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +176,12 @@ def add_event_routes(router: APIRouter, *ops: EventOp) -> None:
             name=op.run.__name__,
             status_code=op.status_code,
             dependencies=list(op.dependencies),
+            responses=READ_RESPONSES if op.method == "GET" else MUTATION_RESPONSES,
         )
 
 
 def event_router(tag: str, *ops: EventOp) -> APIRouter:
     """A router of `ops` under `/v1/events`, tagged `tag`."""
-    router = APIRouter(prefix="/v1/events", tags=[tag], responses=MUTATION_RESPONSES)
+    router = APIRouter(prefix="/v1/events", tags=[tag])
     add_event_routes(router, *ops)
     return router

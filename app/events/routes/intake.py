@@ -1,11 +1,16 @@
 """Intake: `POST /v1/events` (R3.1)."""
 
-from fastapi import APIRouter, Request, Response
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
 
 from app.core.auth import request_principal
 from app.core.clock import utcnow
 from app.core.idempotency import IdempotencyClaim
-from app.events import intake
+from app.core.query import QueryBool
+from app.events import intake, similar
 from app.events.schemas import AnyEventDetail, EventCreate
 from app.policy.service import policy_in_force
 
@@ -25,7 +30,17 @@ SELF_IDEMPOTENT = frozenset({("POST", "/v1/events")})
         409: {"description": "A request with the same Idempotency-Key is still running"},
     },
 )
-async def create_event(body: EventCreate, request: Request) -> Response:
+async def create_event(
+    body: EventCreate,
+    request: Request,
+    suggest: Annotated[
+        QueryBool | None,
+        Query(
+            description="Also answer `suggestions`: earlier events like this one that you may "
+            "see (as `GET /v1/events/{event_id}/similar`; not stored with an Idempotency-Key)"
+        ),
+    ] = None,
+) -> Response:
     """Report an event (R3.1); a known `external_ref` returns that event (200), not a copy.
     The answer is the caller's view of it: `staff` for those who see every event, else
     `reporter` (see `GET /v1/events/{event_id}`)."""
@@ -42,4 +57,19 @@ async def create_event(body: EventCreate, request: Request) -> Response:
         now=utcnow(),
         claim=claim,
     )
+    if suggest and answer.status in (200, 201):
+        # Opt-in, after the one statement: the default path does not move (README, Search).
+        return await _with_suggestions(answer, database, actor)
     return Response(answer.body, answer.status, answer.headers)
+
+
+async def _with_suggestions(answer: intake.IntakeAnswer, database: Any, actor: Any) -> Response:
+    event = orjson.loads(answer.body)
+    found = await similar.intake_suggestions(
+        database,
+        uuid.UUID(event["id"]),
+        actor=actor,
+        policy=await policy_in_force(database),
+    )
+    event["suggestions"] = found.model_dump(mode="json")["items"]
+    return Response(orjson.dumps(event), answer.status, answer.headers)

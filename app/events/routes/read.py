@@ -8,24 +8,32 @@ from pydantic import TypeAdapter
 
 from app.core.auth import CurrentPrincipal, request_principal
 from app.core.clock import utcnow
+from app.core.csv_export import FORMAT_DESCRIPTION, csv_openapi, wants_csv
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, next_link
 from app.core.preconditions import etag
 from app.core.query import QueryBool
 from app.core.schemas import AwareDatetime, DeptCode
-from app.events import clocks, reading
+from app.events import clocks, reading, similar
 from app.events.clock_schemas import QueueRead
+from app.events.export import PAGING, export_events
 from app.events.repository import EventFilter
 from app.events.routes.deps import EventRef, add_event_routes, read
 from app.events.schemas import AnyEventDetail, EventPage
+from app.events.similar_schemas import SimilarEvents
 from app.events.views import dump_event
+from app.policy.service import policy_in_force
 from app.rules.vocabulary import Category, Severity, Status
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.get("", response_model=EventPage)
+@router.get(
+    "",
+    response_model=EventPage,
+    responses={200: csv_openapi("A page of events (JSON), or every matching event (CSV)")},
+)
 async def list_events(
     request: Request,
     limit: LimitQuery = DEFAULT_LIMIT,
@@ -56,21 +64,30 @@ async def list_events(
         QueryBool | None, Query(description="The running stage clock is past its due time")
     ] = None,
     sort: Annotated[
-        Literal["created_at", "updated_at", "due_at"],
+        Literal["created_at", "updated_at", "due_at", "relevance"] | None,
         Query(
-            description="`created_at`: newest first (default). `updated_at`: oldest change "
-            "first, the change feed (README, Sync). `due_at`: soonest due first, only events "
-            "whose stage clock runs."
+            description="`created_at`: newest first (the default without `q`). `updated_at`: "
+            "oldest change first, the change feed (README, Sync). `due_at`: soonest due first, "
+            "only events whose stage clock runs. `relevance` (the default with `q`, and only "
+            "with it): the newest 200 matches of `q`, best match first (README, Search)."
         ),
-    ] = "created_at",
+    ] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description=FORMAT_DESCRIPTION)] = None,
 ) -> Response:
     """Events the caller may see in the chosen `sort`, one keyset page (`next_cursor`, `Link`);
     each in the caller's view (`view`: `staff`, or `reporter` for an event seen only as its
-    reporter). With `sort=updated_at` and `updated_since`, the change feed."""
+    reporter). With `sort=updated_at` and `updated_since`, the change feed.
+
+    CSV (`format=csv`, or `Accept: text/csv` without `format`): every matching event in one
+    streamed `text/csv` download (UTF-8 with a byte order mark), nested fields as columns
+    (`reporter.name`, `sla.due_at`); `limit` and `cursor` are refused with it (422), as a CSV
+    has no pages (README, CSV exports)."""
     # A hot path: one statement on a pooled connection, the page serialised once.
-    actor = await request_principal(request)
+    actor, db = await request_principal(request), request.app.state.db
     if created_from and created_to and created_from >= created_to:
         raise Unprocessable("created_from must be before created_to")
+    if sort == "relevance" and not q:
+        raise Unprocessable("sort=relevance ranks the matches of q: give q")
     flt = EventFilter(
         status=status or (),
         category=category or (),
@@ -86,16 +103,19 @@ async def list_events(
         updated_since=updated_since,
         due_before=due_before,
         breached=breached,
-        sort=sort,
+        sort=sort or ("relevance" if q else "created_at"),
     )
-    async with request.app.state.db.report_connection() as connection:
+    if wants_csv(request, format):
+        paging = [name for name in PAGING if name in request.query_params]
+        return export_events(db, flt, actor=actor, now=utcnow(), paging=paging)
+    async with db.report_connection() as connection:
         page = await reading.list_events(
             connection, flt, actor=actor, cursor=cursor, limit=limit, now=utcnow()
         )
     return Response(
         _PAGE_JSON.dump_json(page),
         media_type="application/json",
-        headers=next_link(request, page.next_cursor),
+        headers={**next_link(request, page.next_cursor), "Vary": "Accept"},
     )
 
 
@@ -123,6 +143,24 @@ add_event_routes(
     read("/{event_id}/timeline", reading.get_timeline),
     read("/{event_id}/sla", reading.get_sla),
 )
+
+
+@router.get("/{event_id}/similar", responses={404: {"description": "No such event, or hidden"}})
+async def similar_events(
+    event_id: EventRef,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=50, description="How many, most similar first")] = 10,
+) -> SimilarEvents:
+    """Earlier events of the event's category (of any category before it is classified) whose
+    text is like its own, with a `score` from 0 to 1, among those you may see (R1.1, R5.4;
+    README, Search). Link one with `recurrence_of`; `recurrence` says it would count."""
+    actor, database = await request_principal(request), request.app.state.db
+    policy = await policy_in_force(database)
+    async with database.connection() as connection:
+        return await similar.similar_events(
+            connection, event_id, actor=actor, policy=policy, limit=limit
+        )
+
 
 queue_router = APIRouter(prefix="/v1/me", tags=["queue"])
 

@@ -5,7 +5,9 @@ from typing import Any
 
 from app.core.errors import GateNotMet, Unprocessable
 from app.core.jsonable import jsonable
+from app.events import similar
 from app.events.schemas import AssignmentIn, ClassificationIn, EventDetail
+from app.events.similar_schemas import EventClassified
 from app.events.stages.common import Stage
 from app.policy.service import check_taxonomy
 from app.rules import deadlines, grading, lifecycle, routing
@@ -103,9 +105,21 @@ def _apply_classification(
     return before
 
 
-async def classify_event(stage: Stage, data: ClassificationIn) -> EventDetail:
+async def _recurrence_match(stage: Stage) -> dict[str, Any]:
+    """Look for the original this event recurs (R1.1, R5.4; rules.recurrence) and store it on
+    the event; what it was before."""
+    event = stage.event
+    before = {"id": event.recurrence_match_id, "score": event.recurrence_match_score}
+    found = await similar.match_recurrence(stage.session, event, policy=stage.policy)
+    event.recurrence_match_id, event.recurrence_match_score = found or (None, None)
+    return before
+
+
+async def classify_event(stage: Stage, data: ClassificationIn) -> EventClassified:
     """Classify and grade the event (R3.2.1-2): intake agents and supervisors; re-classifying
-    is allowed until the plan starts; every grade change is on the timeline."""
+    is allowed until the plan starts; every grade change is on the timeline. The answer
+    suggests earlier events of the category like this one (`suggestions`, to link as
+    `recurrence_of`) and shows the recurrence it matched (`recurrence_match_id`, R5.4)."""
     # Category and impact, severity graded by the policy; an override needs a reason.
     stage.require(EventAction.CLASSIFY)
     target = stage.next_status(Action.CLASSIFY)
@@ -130,6 +144,7 @@ async def classify_event(stage: Stage, data: ClassificationIn) -> EventDetail:
     before = _apply_classification(
         stage, data, graded, severity=severity, overridden=overridden, target=target
     )
+    before["recurrence_match"] = await _recurrence_match(stage)
     override = data.severity_override
     await stage.record(
         "classify",
@@ -140,6 +155,10 @@ async def classify_event(stage: Stage, data: ClassificationIn) -> EventDetail:
             "severity": severity,
             "grading": event.grading,
             "impact": event.impact,
+            "recurrence_match": {
+                "id": event.recurrence_match_id,
+                "score": event.recurrence_match_score,
+            },
         },
         note=override.reason if overridden and override else None,
         outbox_type="event.classified",
@@ -149,7 +168,11 @@ async def classify_event(stage: Stage, data: ClassificationIn) -> EventDetail:
             "subcategory": data.subcategory,
         },
     )
-    return await stage.detail()
+    suggestions = await similar.classification_suggestions(
+        stage.session, event, actor=stage.actor, policy=stage.policy
+    )
+    detail = await stage.detail()
+    return EventClassified(**dict(detail), suggestions=suggestions.items)
 
 
 async def _assignee_department(stage: Stage, data: AssignmentIn) -> str | None:

@@ -9,7 +9,7 @@ from app.events.models import EventNote
 from app.events.schemas import EventDetail, NoteIn, NoteRead, PlanIn, ResolutionIn, StepUpdate
 from app.events.stages.common import Stage
 from app.rules import deadlines
-from app.rules.lifecycle import StepFacts
+from app.rules.lifecycle import StepFacts, step_update_refusal
 from app.rules.permissions import EventAction
 from app.rules.vocabulary import Action, Activity, Status, StepStatus
 
@@ -94,12 +94,12 @@ async def update_step(stage: Stage, step_id: uuid.UUID, data: StepUpdate) -> Eve
         raise NotFound(f"No step {step_id} on this event")
     stage.require(EventAction.UPDATE_STEP, owns_step=step.owner_id == stage.actor.user_id)
     stage.allow(Activity.UPDATE_STEP)
-    if step.status != StepStatus.OPEN:
-        raise Conflict(f"The step is already {step.status}")
-    if StepStatus(data.status) is StepStatus.DROPPED and not data.note:
+    refusal = step_update_refusal(StepStatus(step.status), StepStatus(data.status), data.note)
+    if refusal is not None and step.status != StepStatus.OPEN:
+        raise Conflict(refusal)
+    if refusal is not None:
         raise Unprocessable(
-            "Dropping a step needs a reason",
-            errors=[{"field": "note", "message": "required when status is dropped"}],
+            refusal, errors=[{"field": "note", "message": "required when status is dropped"}]
         )
     step.status, step.note, step.completed_at = data.status, data.note, stage.now
     await stage.record(

@@ -1,0 +1,344 @@
+"""Search that reads Chinese and English (issue 16 item 4), similar events and recurrence
+(issue 14 item 4; R1.1, R5.4), through the app on a real PostgreSQL (README, Search)."""
+
+# Chinese text is what these tests are about: its full-width punctuation is meant.
+# ruff: noqa: RUF001, RUF002
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.events.models import Event
+from app.rules import recurrence
+from app.rules.policy import default_policy
+from app.rules.vocabulary import Role, Status
+from tests.api.flow import (
+    BUSINESS_ISSUE,
+    JSON,
+    MakeActor,
+    at,
+    call,
+    classification,
+    make_cast,
+    report,
+    url,
+    walk,
+)
+from tests.conftest import Actor
+
+
+def _nonce() -> str:
+    """A word no other test's event holds (the tests share one database)."""
+    return "zq" + uuid.uuid4().hex[:10]
+
+
+async def _ids(client: httpx.AsyncClient, actor: Actor, **params: Any) -> list[str]:
+    response = await client.get("/v1/events", params=params, headers=actor.headers)
+    assert response.status_code == 200, response.text
+    return [e["id"] for e in response.json()["items"]]
+
+
+async def _similar(
+    client: httpx.AsyncClient, actor: Actor, event_id: str, **params: Any
+) -> list[JSON]:
+    page = await call(client, "GET", url(event_id, "/similar") + _query(params), actor)
+    items: list[JSON] = page["items"]
+    return items
+
+
+def _query(params: dict[str, Any]) -> str:
+    return "?" + str(httpx.QueryParams(params)) if params else ""
+
+
+async def _classify(
+    client: httpx.AsyncClient, desk: Actor, event_id: str, category: str, subcategory: str
+) -> JSON:
+    body = {"category": category, "subcategory": subcategory}
+    return await call(client, "POST", url(event_id, "/classification"), desk, json=body)
+
+
+# ---- q= ------------------------------------------------------------------------------------
+
+
+async def test_a_two_character_chinese_word_is_found_inside_a_longer_run(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    """`q=快递` finds `客户投诉：快递延误两周`; a longer query is the phrase of its bigrams."""
+    tag = _nonce()
+    late = await report(client, desk, title="客户投诉：快递延误两周", description=f"编号 {tag}")
+    other = await report(client, desk, title="打印机卡纸", description=f"编号 {tag}，递送单据")
+    assert late["id"] in await _ids(client, desk, q="快递")
+    assert late["id"] in await _ids(client, desk, q=f"延误两周 {tag}")
+    assert await _ids(client, desk, q=f"快递 {tag}") == [late["id"]]
+    # One character is a prefix: `递延` and `递送` both start with it.
+    assert set(await _ids(client, desk, q=f"递 {tag}")) == {late["id"], other["id"]}
+    # Characters that are not next to each other are no phrase, nor bigrams far apart.
+    await report(client, desk, title="延误，误两，两周", description=f"编号 {tag}")
+    assert await _ids(client, desk, q=f"延误两周 {tag}") == [late["id"]]
+    assert await _ids(client, desk, q=f"快延 {tag}") == []
+    assert await _ids(client, desk, q=f"投诉两周 {tag}") == []
+
+
+async def test_english_words_match_by_prefix(client: httpx.AsyncClient, desk: Actor) -> None:
+    """`fail` finds "fails"; every word of the query must match."""
+    tag = _nonce()
+    fails = await report(client, desk, title="Payment FAILS at checkout", description=tag)
+    await report(client, desk, title="Printer offline", description=tag)
+    assert await _ids(client, desk, q=f"fail {tag}") == [fails["id"]]
+    assert await _ids(client, desk, q=f"pay check {tag}") == [fails["id"]]
+    assert await _ids(client, desk, q=f"failure {tag}") == []
+    # Full-width letters read as ASCII (NFKC).
+    assert await _ids(client, desk, q=f"ｆａｉｌ {tag}") == [fails["id"]]
+
+
+async def test_mixed_chinese_and_english_text(client: httpx.AsyncClient, desk: Actor) -> None:
+    tag = _nonce()
+    phone = await report(
+        client, desk, title="iPhone15屏幕碎了", description=f"Screen cracked on delivery {tag}"
+    )
+    assert await _ids(client, desk, q=f"屏幕 screen {tag}") == [phone["id"]]
+    assert await _ids(client, desk, q=f"iphone 碎了 {tag}") == [phone["id"]]
+    assert await _ids(client, desk, q=f"屏幕 keyboard {tag}") == []
+
+
+async def test_results_are_ranked_and_paged_in_rank_order(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    """With `q` the list is ranked (README, Search): the word in the title and often beats the
+    word once in a long description; `sort=created_at` keeps newest first; the relevance
+    cursor walks every match once in rank order."""
+    tag = _nonce()
+    filler = " ".join(f"word{i}" for i in range(40))
+    once = await report(client, desk, title=f"Note {tag}", description=f"{filler} 退款")
+    title = await report(client, desk, title=f"退款 {tag}", description="客户要求退款，退款未到")
+    middle = await report(client, desk, title=f"Refund {tag}", description="退款 请求")
+    ranked = [title["id"], middle["id"], once["id"]]
+    assert await _ids(client, desk, q=f"退款 {tag}") == ranked
+    assert await _ids(client, desk, q=f"退款 {tag}", sort="relevance") == ranked
+    newest = await _ids(client, desk, q=f"退款 {tag}", sort="created_at")
+    assert newest == [middle["id"], title["id"], once["id"]]
+    seen: list[str] = []
+    params: dict[str, Any] = {"q": f"退款 {tag}", "limit": 1}
+    while True:
+        response = await client.get("/v1/events", params=params, headers=desk.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [e["id"] for e in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == ranked
+    # A position in another order is no position in this one.
+    by_time = await client.get(
+        "/v1/events",
+        params={"q": f"退款 {tag}", "limit": 1, "sort": "created_at"},
+        headers=desk.headers,
+    )
+    mixed = await client.get(
+        "/v1/events",
+        params={"q": f"退款 {tag}", "cursor": by_time.json()["next_cursor"]},
+        headers=desk.headers,
+    )
+    assert mixed.status_code == 400
+    refused = await client.get("/v1/events", params={"sort": "relevance"}, headers=desk.headers)
+    assert refused.status_code == 422
+
+
+async def test_a_query_with_nothing_to_search_finds_nothing(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    await report(client, desk, title="：：", description="……")
+    assert await _ids(client, desk, q="：，。") == []
+
+
+# ---- similar events ------------------------------------------------------------------------
+
+
+async def test_similar_finds_the_chinese_pair_of_the_same_category(
+    client: httpx.AsyncClient, desk: Actor
+) -> None:
+    """`客户投诉：快递延误两周` finds the earlier `快递又延误了三天` with a score; an unrelated
+    event, an event of another category and a later event are not suggested."""
+    complaint, delivery = "customer_complaint", "delivery_time"
+    earlier = await report(client, desk, title="快递又延误了三天", description="客户很不满意")
+    await _classify(client, desk, earlier["id"], complaint, delivery)
+    unrelated = await report(client, desk, title="服务态度差", description="前台接待不礼貌")
+    await _classify(client, desk, unrelated["id"], complaint, "service_attitude")
+    elsewhere = await report(client, desk, title="快递系统延误", description="系统慢")
+    await _classify(client, desk, elsewhere["id"], "business_issue", "system_failure")
+    event = await report(client, desk, title="客户投诉：快递延误两周", description="要求赔偿")
+    classified = await _classify(client, desk, event["id"], complaint, delivery)
+    later = await report(client, desk, title="快递延误两周", description="要求赔偿")
+    await _classify(client, desk, later["id"], complaint, delivery)
+
+    items = await _similar(client, desk, event["id"])
+    found = {item["event_id"]: item for item in items}
+    assert earlier["id"] in found
+    assert 0 < found[earlier["id"]]["score"] < 1
+    assert found[earlier["id"]]["ref"] == earlier["ref"]
+    assert found[earlier["id"]]["recurrence"] is False  # not closed
+    assert unrelated["id"] not in found
+    assert elsewhere["id"] not in found
+    assert later["id"] not in found
+    assert event["id"] not in found
+    scores = [item["score"] for item in items]
+    assert scores == sorted(scores, reverse=True)
+    # The classification answered the same suggestions.
+    assert earlier["id"] in {s["event_id"] for s in classified["suggestions"]}
+    assert await _similar(client, desk, event["ref"], limit=1) == items[:1]
+
+
+async def test_similar_shows_only_what_the_caller_may_see(
+    client: httpx.AsyncClient, desk: Actor, make_actor: MakeActor
+) -> None:
+    """Visibility (README, visibility): a reporter is suggested only their own events, and a
+    source they may not see is 404."""
+    tag = _nonce()
+    reporter = await make_actor(Role.REPORTER, department="SALES")
+    others = await report(client, desk, title=f"仓库漏水 {tag}", description="屋顶漏水")
+    mine = await report(client, reporter, title=f"仓库漏水严重 {tag}", description="屋顶漏水")
+    source = await report(client, reporter, title=f"仓库又漏水 {tag}", description="屋顶漏水")
+    as_desk = {i["event_id"] for i in await _similar(client, desk, source["id"])}
+    assert {others["id"], mine["id"]} <= as_desk
+    as_reporter = {i["event_id"] for i in await _similar(client, reporter, source["id"])}
+    assert mine["id"] in as_reporter
+    assert others["id"] not in as_reporter
+    hidden = await client.get(url(others["id"], "/similar"), headers=reporter.headers)
+    assert hidden.status_code == 404
+    too_many = await client.get(url(source["id"], "/similar?limit=51"), headers=desk.headers)
+    assert too_many.status_code == 422
+
+
+async def test_intake_suggests_only_when_asked(client: httpx.AsyncClient, desk: Actor) -> None:
+    tag = _nonce()
+    first = await report(client, desk, title=f"Forklift brake failure {tag}")
+    body = {
+        "title": f"Forklift brake failure again {tag}",
+        "description": "Same forklift",
+        "channel": "hotline",
+        "reporter": {"name": "Li Wei"},
+    }
+    plain = await call(client, "POST", "/v1/events", desk, json=body, expect=201)
+    assert "suggestions" not in plain
+    asked = await call(client, "POST", "/v1/events?suggest=true", desk, json=body, expect=201)
+    assert first["id"] in {s["event_id"] for s in asked["suggestions"]}
+    assert plain["id"] in {s["event_id"] for s in asked["suggestions"]}
+    assert all({"event_id", "ref", "score", "recurrence"} <= set(s) for s in asked["suggestions"])
+
+
+# ---- recurrence ----------------------------------------------------------------------------
+
+
+async def _set_text(
+    maker: async_sessionmaker[AsyncSession], event_id: str, title: str, description: str
+) -> None:
+    from app.core.search_text import search_vector
+
+    async with maker() as session:
+        await session.execute(
+            sa.update(Event)
+            .where(Event.id == uuid.UUID(event_id))
+            .values(
+                title=title,
+                description=description,
+                search_vector=sa.cast(search_vector(title, description), Event.search_vector.type),
+            )
+        )
+        await session.commit()
+
+
+async def test_a_recurrence_is_matched_at_classification_and_counts_against_the_closer(
+    client: httpx.AsyncClient,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """R1.1, R5.4: a new event of the same category whose text matches an event closed within
+    the window is stored as its recurrence (`recurrence_match_id`, `recurrence_match_score`),
+    suggested with `recurrence: true`, and counts against the original's lead department."""
+    cast = await make_cast(make_actor, "IT")
+    tag = _nonce()
+    title, description = f"订单系统宕机 {tag}", "下单页面无法打开，全部订单失败"
+    original = await walk(client, cast, BUSINESS_ISSUE, Status.CLOSED)
+    await _set_text(session_maker, original["id"], title, description)
+    assert original["lead_department"] == "IT"
+
+    again = await report(client, cast.desk, title=f"订单系统又宕机 {tag}", description=description)
+    classified = await call(
+        client,
+        "POST",
+        url(again["id"], "/classification"),
+        cast.desk,
+        json=classification(BUSINESS_ISSUE),
+    )
+    assert classified["recurrence_match_id"] == original["id"]
+    assert classified["recurrence_match_score"] >= default_policy().recurrence.similarity_threshold
+    suggested = {s["event_id"]: s for s in classified["suggestions"]}
+    assert suggested[original["id"]]["recurrence"] is True
+    read = await call(client, "GET", url(again["id"]), cast.desk)
+    assert read["recurrence_match_id"] == original["id"]
+    entries = (await call(client, "GET", url(again["id"], "/timeline"), cast.desk))["items"]
+    assert entries[-1]["after"]["recurrence_match"]["id"] == original["id"]
+
+    closed = await call(client, "GET", url(original["id"]), cast.desk)
+    charged = recurrence.charged_department(
+        linked=None,
+        matched=recurrence.Original(
+            event_id=uuid.UUID(closed["id"]),
+            category=closed["category"],
+            closed_at=at(closed["closed_at"]),
+            lead_department=closed["lead_department"],
+        ),
+        category=classified["category"],
+        reported_at=at(classified["reported_at"]),
+        policy=default_policy().recurrence,
+    )
+    assert charged == "IT"
+
+    # Re-classified into another category: no longer a recurrence of it.
+    other = classification(BUSINESS_ISSUE, category="internal_coordination", subcategory="other")
+    moved = await call(client, "POST", url(again["id"], "/classification"), cast.desk, json=other)
+    assert moved["recurrence_match_id"] is None
+    assert moved["recurrence_match_score"] is None
+
+
+async def test_an_original_closed_before_the_window_is_no_recurrence(
+    client: httpx.AsyncClient,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    cast = await make_cast(make_actor, "IT")
+    tag = _nonce()
+    title, description = f"Warehouse scanner crash {tag}", "Scanners reboot every hour"
+    original = await walk(client, cast, BUSINESS_ISSUE, Status.CLOSED)
+    await _set_text(session_maker, original["id"], title, description)
+    window = timedelta(days=default_policy().recurrence.window_days)
+    async with session_maker() as session:
+        await session.execute(
+            sa.update(Event)
+            .where(Event.id == uuid.UUID(original["id"]))
+            .values(closed_at=at(original["closed_at"]) - window - timedelta(days=1))
+        )
+        await session.commit()
+    again = await report(client, cast.desk, title=title, description=description)
+    classified = await call(
+        client,
+        "POST",
+        url(again["id"], "/classification"),
+        cast.desk,
+        json=classification(BUSINESS_ISSUE),
+    )
+    assert classified["recurrence_match_id"] is None
+    suggested = {s["event_id"]: s for s in classified["suggestions"]}
+    assert suggested[original["id"]]["recurrence"] is False
+    assert suggested[original["id"]]["score"] == 1.0
+
+
+async def test_the_policy_shows_the_recurrence_section(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    policy = await call(client, "GET", "/v1/policy", admin)
+    assert policy["document"]["recurrence"] == {"window_days": 90, "similarity_threshold": 0.6}
