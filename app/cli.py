@@ -104,6 +104,28 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+FIRST_KEY_FILE = "first-admin-key"
+
+
+def _hand_over_first_key(token: str, data_dir: Path) -> None:
+    """Issue 15 item 7: the first admin key goes to the person who started `serve`, never to
+    a log stream. On a terminal it is printed once; where standard output is collected (a
+    pipe, a container's log) it is written to `APP_DATA_DIR/first-admin-key` (mode 0600) and
+    only that file's path is announced: read it, store the key, delete the file."""
+    note = "First admin API key (shown once, store it now)"
+    if sys.stdout.isatty():
+        sys.stdout.write(f"{note}: {token}\n")
+        sys.stdout.flush()
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / FIRST_KEY_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
+    text = f"First admin API key written to {path} (read it, store it, delete the file)"
+    announce("first_admin_key_written", text, path=str(path.resolve()))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -119,8 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upgrade(url)
         token = _run_in_session(url, _first_admin_token)
         if token:
-            note = "First admin API key (shown once, store it now)"
-            announce("first_admin_key", f"{note}: {token}", api_key=token, note=note)
+            _hand_over_first_key(token, get_settings().app_data_dir)
         base = f"http://{args.host}:{args.port}"
         announce("serving", f"Serving on {base} (docs at /docs)", url=base, docs=base + "/docs")
         uvicorn.run(

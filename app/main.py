@@ -1,7 +1,7 @@
 """create_app(): lifespan, middleware, error handlers, routers."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -54,9 +54,11 @@ reviewed, improved on and closed only when the loop is really closed.
 """
 
 
-def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+def _lifespan(
+    settings: Settings, engine: AsyncEngine | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start: the database (unless a test gave one), the default policy, the runner and the
+    pool gauges; stop: all of it, in reverse."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,11 +91,43 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             if own_engine is not None:
                 await own_engine.dispose()
 
+    return lifespan
+
+
+def _install_middleware(app: FastAPI, settings: Settings, oidc: OidcVerifier | None) -> None:
+    """The layers around every request, innermost first: the transaction (auth, body, the
+    Idempotency-Key), the outage answer, CORS when configured, the access log."""
+    app.add_middleware(
+        TransactionMiddleware,
+        database=lambda: app.state.db,
+        principals=PRINCIPAL_STORE,
+        max_body_bytes=settings.max_body_bytes,
+        self_idempotent=intake.SELF_IDEMPOTENT,
+        login_free=feedback.LOGIN_FREE,
+        oidc=oidc,
+    )
+    app.add_middleware(OutageMiddleware)  # outside the transaction, inside the access log
+    cors = cors_options(settings)  # issue 16 item 2: only when CORS_ALLOW_ORIGINS is set
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(
+        RequestLogMiddleware,  # also the security headers and the 429 of `abuse` (issue 15)
+        guard=auth_failure_guard(settings.auth_failure_limit, settings.auth_failure_window_seconds),
+        security_headers=SecurityHeaders(
+            {**install_docs(app), **console.security_headers(settings)}
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
     app = FastAPI(
         title="Closed-loop event management",
         version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, engine),
         # FastAPI's built-in OpenTelemetry probes the global providers on every request; this
         # service exports no traces, so the probe is switched off (bench/README.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -123,26 +157,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         public=lambda path: not path.startswith("/v1/") or path.startswith(feedback.LOGIN_FREE),
         oidc_issuer=settings.oidc_issuer,
     )
-    app.add_middleware(
-        TransactionMiddleware,
-        database=lambda: app.state.db,
-        principals=PRINCIPAL_STORE,
-        max_body_bytes=settings.max_body_bytes,
-        self_idempotent=intake.SELF_IDEMPOTENT,
-        login_free=feedback.LOGIN_FREE,
-        oidc=oidc,
-    )
-    app.add_middleware(OutageMiddleware)  # outside the transaction, inside the access log
-    cors = cors_options(settings)  # issue 16 item 2: only when CORS_ALLOW_ORIGINS is set
-    if cors is not None:
-        app.add_middleware(CORSMiddleware, **cors)
-    app.add_middleware(
-        RequestLogMiddleware,  # also the security headers and the 429 of `abuse` (issue 15)
-        guard=auth_failure_guard(settings.auth_failure_limit, settings.auth_failure_window_seconds),
-        security_headers=SecurityHeaders(
-            {**install_docs(app), **console.security_headers(settings)}
-        ),
-    )
+    _install_middleware(app, settings, oidc)
     # The hot routes first: routes are matched in order, one by one.
     routers = (
         intake.router,

@@ -44,8 +44,8 @@ LIST_SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "q=printer & department=IT",
         "principal": "admin",
-        # Newest first, as before relevance became the default with q (README, Search; the
-        # ranked search is bench/search.py's).
+        # Newest first, the default with q (README, Search; the ranked search is
+        # bench/search.py's).
         "params": [("q", "printer"), ("department", "IT"), ("sort", "created_at")],
     },
     {

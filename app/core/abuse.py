@@ -13,7 +13,6 @@ only: with several replicas or workers, each counts on its own. A request from a
 is not refused costs one truthiness test, and one dict lookup while some client is refused.
 """
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from cachetools import TTLCache
 from starlette.types import Send
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, TooManyAuthFailures, problem_body
+from app.core.errors import TooManyAuthFailures, raw_problem
 
 MAX_CLIENTS = 10_000  # addresses counted at once (memory bound); the oldest go first
 
@@ -87,22 +86,8 @@ class AuthFailureGuard:
 
     async def refuse(self, send: Send, path: str, retry_after: int) -> None:
         """Answer 429 `too-many-auth-failures` problem+json with `Retry-After`."""
-        error = TooManyAuthFailures(retry_after)
-        body = json.dumps(
-            problem_body(
-                status=error.status,
-                type_=error.type,
-                title=error.title,
-                detail=error.detail,
-                instance=path,
-            )
-        ).encode()
-        headers = [
-            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(retry_after).encode()),
-        ]
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        status, headers, body = raw_problem(TooManyAuthFailures(retry_after), path)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # 401 this many times within AUTH_FAILURE_WINDOW_SECONDS of its first failure gets 429 on
     # every request for that many seconds; 0 turns it off. Counted per process.
     auth_failure_limit: int = Field(default=20, ge=0, alias="AUTH_FAILURE_LIMIT")
+    # Streamed CSV exports at once per process (each holds a pooled connection while it
+    # streams; README, CSV exports), and how long one may wait on a client that stops reading.
+    export_max_concurrent: int = Field(default=4, ge=1, alias="EXPORT_MAX_CONCURRENT")
+    export_stall_seconds: int = Field(default=60, ge=1, alias="EXPORT_STALL_SECONDS")
     auth_failure_window_seconds: float = Field(
         default=60.0, gt=0, alias="AUTH_FAILURE_WINDOW_SECONDS"
     )

@@ -268,6 +268,10 @@ class Database:
         values at hand (custom plans), whatever the statement cache holds."""
         async with self.connection() as connection, connection.transaction(readonly=True):
             await connection.execute(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
+            # A client that stops reading leaves this transaction idle: PostgreSQL ends it
+            # after the stall limit, the stream fails and the connection goes back.
+            stall = int(get_settings().export_stall_seconds * 1000)
+            await connection.execute(f"SET LOCAL idle_in_transaction_session_timeout = {stall}")
             yield connection
 
     @asynccontextmanager
@@ -287,6 +291,10 @@ class Database:
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             await connection.execute(f"SET LOCAL plan_cache_mode = {CUSTOM_PLANS}")
+            # A client that stops reading leaves this transaction idle: PostgreSQL ends it
+            # after the stall limit, the stream fails and the connection goes back.
+            stall = int(get_settings().export_stall_seconds * 1000)
+            await connection.execute(f"SET LOCAL idle_in_transaction_session_timeout = {stall}")
             yield connection
 
 

@@ -89,41 +89,42 @@ def _asset(name: str) -> str:
     return ASSETS_PATH + name
 
 
-def swagger_page(title: str, openapi_url: str) -> str:
+def _html(title: str, head: str, body: str) -> str:
+    """A docs page: only this origin's assets, no inline script (the pages' CSP)."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} - Swagger UI</title>
-<link rel="stylesheet" href="{_asset("swagger-ui.css")}">
-<link rel="icon" type="image/png" href="{_asset("favicon.png")}">
+<title>{escape(title)}</title>
+{head}<link rel="icon" type="image/png" href="{_asset("favicon.png")}">
 </head>
 <body>
-<div id="swagger-ui" data-openapi-url="{escape(openapi_url)}"></div>
-<script src="{_asset("swagger-ui-bundle.js")}"></script>
-<script src="{_asset("swagger-init.js")}"></script>
+{body}
 </body>
 </html>
 """
+
+
+def swagger_page(title: str, openapi_url: str) -> str:
+    return _html(
+        f"{title} - Swagger UI",
+        f'<link rel="stylesheet" href="{_asset("swagger-ui.css")}">\n',
+        f'<div id="swagger-ui" data-openapi-url="{escape(openapi_url)}"></div>\n'
+        f'<script src="{_asset("swagger-ui-bundle.js")}"></script>\n'
+        f'<script src="{_asset("swagger-init.js")}"></script>',
+    )
 
 
 def redoc_page(title: str, openapi_url: str) -> str:
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} - ReDoc</title>
-<link rel="icon" type="image/png" href="{_asset("favicon.png")}">
-</head>
-<body>
-<noscript>ReDoc needs JavaScript; the document itself is at {escape(openapi_url)}.</noscript>
-<redoc spec-url="{escape(openapi_url)}"></redoc>
-<script src="{_asset("redoc.standalone.js")}"></script>
-</body>
-</html>
-"""
+    url = escape(openapi_url)
+    return _html(
+        f"{title} - ReDoc",
+        "",
+        f"<noscript>ReDoc needs JavaScript; the document itself is at {url}.</noscript>\n"
+        f'<redoc spec-url="{url}"></redoc>\n'
+        f'<script src="{_asset("redoc.standalone.js")}"></script>',
+    )
 
 
 def _page(

@@ -1,5 +1,6 @@
 """Errors as classes with a status and a stable `type`, rendered once as RFC 9457 problem+json."""
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -163,6 +164,18 @@ class TooManyAuthFailures(AppError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class TooManyExports(AppError):
+    """Every streamed export slot of this process is in use (`EXPORT_MAX_CONCURRENT`)."""
+
+    status, type, title = 429, "too-many-exports", "Too many exports at once"
+
+    def __init__(self) -> None:
+        super().__init__("Every export slot is streaming; retry in a few seconds.")
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": "5"}
+
+
 class IdempotencySecretWithheld(AppError):
     """A replay of a request whose first answer carried a secret (never stored, issue 10)."""
 
@@ -202,6 +215,24 @@ def problem_body(
         body["instance"] = instance
     body.update(ext)
     return body
+
+
+def raw_problem(error: AppError, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, ASGI headers and body of `error` as problem+json, for the middlewares that
+    answer by themselves (the 503 of an outage, the 429 of the failed-auth guard)."""
+    body = json.dumps(
+        problem_body(
+            status=error.status,
+            type_=error.type,
+            title=error.title,
+            detail=error.detail,
+            instance=path,
+        )
+    ).encode()
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
+    headers.append((b"content-length", str(len(body)).encode()))
+    return error.status, headers, body
 
 
 def problem_response(
@@ -256,13 +287,36 @@ def allowed_methods(request: Request) -> str:
 INPUT_DATA_STATES = frozenset({"22001", "22003", "22007", "22008", "22021", "22P02", "22P05"})
 
 
-def _input_data_state(exc: BaseException) -> str | None:
-    """The SQLSTATE behind `exc` when it is one a caller's value causes, else None."""
+# A transaction PostgreSQL rolled back because another one got in its way (a deadlock,
+# 40P01, e.g. on the reporting rollup's shared rows; a serialization failure, 40001): nothing
+# was written, and the same request will very likely go through when sent again.
+RETRY_STATES = frozenset({"40001", "40P01"})
+
+
+def _sqlstate_in(exc: BaseException, states: frozenset[str]) -> str | None:
+    """The SQLSTATE behind `exc` when it is one of `states`, else None."""
     for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
         code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(code, str) and code in INPUT_DATA_STATES:
+        if isinstance(code, str) and code in states:
             return code
     return None
+
+
+def _input_data_state(exc: BaseException) -> str | None:
+    """The SQLSTATE behind `exc` when it is one a caller's value causes, else None."""
+    return _sqlstate_in(exc, INPUT_DATA_STATES)
+
+
+class RetryLater(AppError):
+    """PostgreSQL rolled the change back because of a concurrent one; nothing was written."""
+
+    status, type, title = 503, "retry-later", "A concurrent change got in the way"
+
+    def __init__(self) -> None:
+        super().__init__("Nothing was written; send the same request again.")
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": "1"}
 
 
 def _input_data_problem(request: Request, exc: BaseException) -> JSONResponse | None:
@@ -331,6 +385,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL cannot store (`INPUT_DATA_STATES`: the caller's input) is a 422
     answered here, inside the app, so the request ends cleanly on a kept connection;
     anything else goes on up (to `OutageMiddleware` or the 500 handler)."""
+    retry = _sqlstate_in(exc, RETRY_STATES)
+    if retry is not None:
+        log.warning("database_retry_later", sqlstate=retry, path=route_path(request.scope))
+        return await _app_error(request, RetryLater())
     answer = _input_data_problem(request, exc)
     if answer is None:
         raise exc

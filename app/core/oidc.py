@@ -64,8 +64,8 @@ class Identity:
 
     @property
     def verified_email(self) -> str | None:
-        """The `email` claim, unless the provider says it is not verified."""
-        if self.claims.get("email_verified") is False:
+        """The `email` claim when the provider says it is verified (`email_verified: true`)."""
+        if self.claims.get("email_verified") is not True:
             return None
         return self.claim("email")
 

@@ -9,31 +9,16 @@ authentication statements), and answers 503 `service-unavailable` problem+json w
 pools reconnect by themselves once PostgreSQL is back, so the service recovers without a restart.
 """
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import ServiceUnavailable, problem_body
+from app.core.errors import ServiceUnavailable, raw_problem
 from app.core.unavailable import database_unavailable as database_unavailable
 from app.core.unavailable import log_unavailable, quiet_reconnect_log
 
 
 def unavailable_response(path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, headers and body of the 503 `service-unavailable` problem."""
-    error = ServiceUnavailable()
-    body = json.dumps(
-        problem_body(
-            status=error.status,
-            type_=error.type,
-            title=error.title,
-            detail=error.detail,
-            instance=path,
-        )
-    ).encode()
-    headers = [(b"content-type", b"application/problem+json")]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
-    headers.append((b"content-length", str(len(body)).encode()))
-    return error.status, headers, body
+    return raw_problem(ServiceUnavailable(), path)
 
 
 class OutageMiddleware:

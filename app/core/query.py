@@ -40,6 +40,43 @@ def declared_query(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
+def _extra_query(route: Any) -> set[str]:
+    """Query parameters a route reads by hand and names in its `openapi_extra` (intake's
+    `suggest`: a declared one costs the hot path its dependency solving)."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    return {p["name"] for p in extra.get("parameters", ()) if p.get("in") == "query"}
+
+
+def _extra_flags(route: Any) -> set[str]:
+    """The boolean ones of `_extra_query`."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    return {
+        p["name"]
+        for p in extra.get("parameters", ())
+        if p.get("in") == "query" and p.get("schema", {}).get("type") == "boolean"
+    }
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """A boolean query parameter read by hand, as strictly as `QueryBool`: absent is false,
+    `true` or `false` only (422 `validation-error` on `query.<name>` otherwise)."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return False
+    if len(values) == 1 and values[0] in ("true", "false"):
+        return values[0] == "true"
+    raise RequestValidationError(
+        [
+            {
+                "type": "bool_parsing",
+                "loc": ("query", name),
+                "msg": "Input should be true or false",
+                "input": values[-1],
+            }
+        ]
+    )
+
+
 async def reject_unknown_query(request: Request) -> None:
     """422 `validation-error` naming each query parameter the route does not declare."""
     query = request.scope.get("query_string")
@@ -55,10 +92,12 @@ async def reject_unknown_query(request: Request) -> None:
     else:
         if len(_DECLARED) > 4096:
             _DECLARED.clear()
-        declared = declared_query(dependant)
+        declared = declared_query(dependant) | _extra_query(route)
         _DECLARED[id(dependant)] = (dependant, declared)
-    unknown = {key for key, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
-    unknown -= declared
+    given = {key for key, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+    for name in given & _extra_flags(route):
+        query_flag(request, name)  # 422 here, with any other error of the request's query
+    unknown = given - declared
     if unknown:
         raise RequestValidationError(
             [

@@ -20,7 +20,7 @@ repository computes the same number in SQL.
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 # Han (with extension A and the compatibility block), kana and Hangul syllables; the
@@ -70,11 +70,10 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _runs(text: str) -> Iterator[tuple[bool, str]]:
-    """(is CJK, run) in order."""
-    for match in _TOKEN.finditer(normalise(text)):
-        cjk = match.group(1)
-        yield (True, cjk) if cjk is not None else (False, match.group(2))
+def _runs(text: str) -> list[tuple[str, str]]:
+    """(CJK run, other run) in order, one of the two empty (intake's hot path: `findall`
+    rather than a generator of match objects)."""
+    return _TOKEN.findall(normalise(text))
 
 
 def tokens(text: str) -> list[str]:
@@ -83,31 +82,41 @@ def tokens(text: str) -> list[str]:
     out: list[str] = []
     for cjk, run in _runs(text):
         if cjk:
-            out.extend(run[i : i + 2] for i in range(len(run) - 1))
-            out.append(run[-1])
+            out.extend([cjk[i : i + 2] for i in range(len(cjk) - 1)])
+            out.append(cjk[-1])
         elif len(run) <= MAX_WORD and run not in STOP_WORDS:
             out.append(run)
     return out
 
 
 def _quoted(lexeme: str) -> str:
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+    # Tokens are letters and digits: the escapes are for what a caller types elsewhere.
+    if "'" in lexeme or "\\" in lexeme:
+        lexeme = lexeme.replace("\\", "\\\\").replace("'", "''")
+    return "'" + lexeme + "'"
 
 
 def search_vector(title: str, description: str) -> str:
     """The `tsvector` literal of an event's text: every token with its positions, the
     title's weighted A (`'快递':3A,9`)."""
     head = tokens(title)
-    positions: dict[str, list[str]] = {}
+    weighted = len(head)
+    positions: dict[str, list[int]] = {}
     for position, token in enumerate([*head, *tokens(description)], start=1):
-        # Past PostgreSQL's last position a token keeps the last one (as to_tsvector does).
         at = positions.get(token)
-        mark = f"{min(position, _MAX_POSITION)}{'A' if position <= len(head) else ''}"
         if at is None:
-            positions[token] = [mark]
+            positions[token] = [position]
         elif len(at) < _MAX_POSITIONS:
-            at.append(mark)
-    return " ".join(f"{_quoted(lexeme)}:{','.join(at)}" for lexeme, at in positions.items())
+            at.append(position)
+    # Past PostgreSQL's last position a token keeps the last one (as to_tsvector does).
+    return " ".join(
+        _quoted(lexeme)
+        + ":"
+        + ",".join(
+            f"{min(n, _MAX_POSITION)}A" if n <= weighted else str(min(n, _MAX_POSITION)) for n in at
+        )
+        for lexeme, at in positions.items()
+    )
 
 
 def search_query(text: str) -> str | None:
@@ -115,13 +124,13 @@ def search_query(text: str) -> str | None:
     CJK character as a prefix, a longer CJK run as the phrase of its bigrams. Function words
     are dropped unless nothing else is left. None when there is nothing to search for."""
     terms: list[tuple[bool, str]] = []  # (is a function word, term)
-    for cjk, run in _runs(text):
+    for cjk, word in _runs(text):
         if not cjk:
-            terms.append((run in STOP_WORDS, f"{_quoted(run[:MAX_WORD])}:*"))
-        elif len(run) == 1:
-            terms.append((False, f"{_quoted(run)}:*"))
+            terms.append((word in STOP_WORDS, f"{_quoted(word[:MAX_WORD])}:*"))
+        elif len(cjk) == 1:
+            terms.append((False, f"{_quoted(cjk)}:*"))
         else:
-            phrase = " <-> ".join(_quoted(run[i : i + 2]) for i in range(len(run) - 1))
+            phrase = " <-> ".join(_quoted(cjk[i : i + 2]) for i in range(len(cjk) - 1))
             terms.append((False, f"({phrase})"))
     kept = [term for stop, term in terms if not stop] or [term for _, term in terms]
     return " & ".join(kept) or None

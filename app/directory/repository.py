@@ -72,7 +72,7 @@ WHERE u.oidc_subject = $1
 PERSON_BY_EMAIL_SQL = f"""
 SELECT {_PERSON_COLUMNS}
 FROM app_user u LEFT JOIN department d ON d.id = u.department_id
-WHERE lower(u.email) = lower($1)
+WHERE lower(u.email) = lower($1) AND (u.oidc_subject IS NULL OR u.oidc_subject = $2)
 """
 # A new person as a reporter. ON CONFLICT DO NOTHING: a concurrent first sign-in of the same
 # person (the subject), or an e-mail address another user already has, inserts nothing.
@@ -90,13 +90,20 @@ async def identify_person(
     connection: Any, identity: Identity, claim: str, provision: bool
 ) -> Principal | None:
     """The active user an OIDC identity names: by `oidc_subject` when `claim` is `sub`, else
-    by the e-mail address in `claim` (only a verified `email` claim counts); unknown and
+    by the e-mail address in `claim` (only an `email` claim the provider says is verified
+    counts, and never for a user bound to another subject); unknown and
     `provision`: added as a reporter (product.md section 1: any employee)."""
     if claim == "sub":
         row = await connection.fetchrow(PERSON_BY_SUBJECT_SQL, identity.subject)
     else:
         email = identity.verified_email if claim == "email" else identity.claim(claim)
-        row = None if email is None else await connection.fetchrow(PERSON_BY_EMAIL_SQL, email)
+        # A user bound to a subject is that subject's only: another account of the provider
+        # with the same address does not sign in as them.
+        row = (
+            None
+            if email is None
+            else await connection.fetchrow(PERSON_BY_EMAIL_SQL, email, identity.subject)
+        )
     if row is None and provision:
         row = await _provision(connection, identity)
     if row is None or not row["active"]:

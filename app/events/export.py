@@ -24,9 +24,10 @@ from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
 from app.core.auth import Principal
+from app.core.config import get_settings
 from app.core.csv_export import csv_response
 from app.core.db import Database
-from app.core.errors import Unprocessable
+from app.core.errors import TooManyExports, Unprocessable
 from app.events import repository
 from app.events.reading import list_view
 from app.events.repository import EventFilter
@@ -37,6 +38,20 @@ from app.rules.views import EventView
 # Rows per round trip of the export's cursor: large enough that round trips cost little,
 # small enough that a batch of long descriptions stays a few megabytes.
 EXPORT_BATCH: Final = 1000
+
+
+class _Slots:
+    """The exports this process streams now: each holds a pooled connection for as long as
+    its client reads, so at most `EXPORT_MAX_CONCURRENT` at once (429 beyond)."""
+
+    streaming = 0
+
+
+def _take_slot() -> None:
+    if _Slots.streaming >= get_settings().export_max_concurrent:
+        raise TooManyExports()
+
+
 # The list's paging parameters, which a CSV (every matching event) does not take.
 PAGING: Final = ("limit", "cursor")
 
@@ -105,6 +120,7 @@ def export_events(
             ],
         )
     fixed = list_view(flt, actor)
+    _take_slot()
     columns = REPORTER_COLUMNS if fixed is EventView.REPORTER else STAFF_COLUMNS
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     return csv_response(
@@ -125,12 +141,16 @@ async def _rows(
 ) -> AsyncIterator[list[object]]:
     """Each event as CSV cells, in the caller's view (the fields `reading.list_events` shows,
     as plain values: validating a million response models would cost more than the rest)."""
-    async with (
-        database.export_connection() as connection,
-        aclosing(
-            repository.stream_visible(connection, actor, flt, now=now, batch=EXPORT_BATCH)
-        ) as rows,
-    ):
-        async for row in rows:
-            view = fixed or view_of(row, actor)
-            yield _cells(event_values(row, view), columns)
+    _Slots.streaming += 1
+    try:
+        async with (
+            database.export_connection() as connection,
+            aclosing(
+                repository.stream_visible(connection, actor, flt, now=now, batch=EXPORT_BATCH)
+            ) as rows,
+        ):
+            async for row in rows:
+                view = fixed or view_of(row, actor)
+                yield _cells(event_values(row, view), columns)
+    finally:
+        _Slots.streaming -= 1

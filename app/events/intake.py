@@ -32,6 +32,7 @@ from app.rules import clocks as clock_rules
 from app.rules import deadlines
 from app.rules.clocks import Stage
 from app.rules.lifecycle import EventSnapshot, gate
+from app.rules.permissions import may_name_reporter
 from app.rules.policy import Policy
 from app.rules.views import event_view
 from app.rules.vocabulary import Status
@@ -52,6 +53,14 @@ def _reporter(data: EventCreate, actor: Principal) -> _Reporter | None:
     address from the directory as the caller was loaded (no lookup on the hot path)."""
     given = data.reporter
     if given is not None:
+        named = given.user_id
+        if named is not None and not may_name_reporter(
+            actor.roles, caller=actor.user_id, named=named
+        ):
+            raise Unprocessable(
+                "Only the intake desk, admins and integrations name another user as reporter",
+                errors=[{"field": "body.reporter.user_id", "message": "not the caller"}],
+            )
         email = str(given.email) if given.email else None
         return _Reporter(given.name, email, given.phone, given.external_id, given.user_id)
     if actor.service_account:
@@ -165,31 +174,23 @@ def _respond_clock(data: EventCreate, *, policy: Policy, now: datetime) -> dict[
     }
 
 
-def _new_event(
-    data: EventCreate,
-    reporter: _Reporter,
-    *,
-    actor: Principal,
-    policy: Policy,
-    now: datetime,
-    ref: str,
-) -> _NewEvent:
-    """The event, its first timeline entry (R7.1) and its outbox messages (R3.1.3)."""
-    values = _event_values(data, reporter, actor=actor, policy=policy, now=now, ref=ref)
-    event_id, respond_by = values["id"], values["respond_by"]
+def _new_event(values: dict[str, Any], data: EventCreate, *, policy_version: int) -> _NewEvent:
+    """The event (its columns, `values`), its first timeline entry (R7.1) and its outbox
+    messages (R3.1.3)."""
+    event_id, respond_by, now = values["id"], values["respond_by"], values["created_at"]
     after = {
         "status": Status.REPORTED,
         "title": data.title,
         "channel": data.channel,
         "urgent": data.urgent,
         "respond_by": respond_by,
-        "policy_version": policy.version,
+        "policy_version": policy_version,
         "external_ref": data.external_ref.model_dump() if data.external_ref else None,
     }
     entry = timeline.new_entry(
         event_id,
         timeline.ChainHead(0, timeline.GENESIS),
-        timeline.Entry(at=now, actor_id=actor.user_id, action="intake", after=after),
+        timeline.Entry(at=now, actor_id=values["created_by"], action="intake", after=after),
     )
     summary = {
         "id": event_id,
@@ -233,14 +234,9 @@ async def intake(
     number = await repository.ref_numbers.next(
         database.unqueued_connection, prefetch=database.pool is not None
     )
-    new = _new_event(
-        data,
-        reporter,
-        actor=actor,
-        policy=policy,
-        now=now,
-        ref=repository.format_ref(now.year, number),
-    )
+    ref = repository.format_ref(now.year, number)
+    values = _event_values(data, reporter, actor=actor, policy=policy, now=now, ref=ref)
+    new = _new_event(values, data, policy_version=policy.version)
     # The response is known before the insert: every column comes from here (the rest are
     # NULL), so the stored first response can be written by the same statement. At intake
     # nobody is involved yet: staff who see every event get the staff view, anyone else the

@@ -36,7 +36,8 @@ class ReporterIn(RequestModel):
     user_id: uuid.UUID | None = Field(
         default=None,
         description="The reporter as a directory user: they see the event and the feedback "
-        "given to them (422 when no such user)",
+        "given to them (422 when no such user). A caller names themselves; only the intake "
+        "desk, admins and integrations name another user (422 otherwise).",
     )
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PlainSerializer
 
 from app.core.schemas import AwareDatetime, DeptCode, RequestModel, ResponseModel
 from app.policy.document import DEFAULT_POLICY_DOCUMENT
@@ -25,9 +25,12 @@ class Impact(RequestModel):
     customers_affected: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
     system_outage: Outage = Outage.NONE
     safety: Safety = Safety.NONE
-    financial_loss: Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), decimal_places=2)] = Decimal(
-        0
-    )
+    # A JSON number both ways: what a client sends is what it reads back (stored as a number).
+    financial_loss: Annotated[
+        Decimal,
+        Field(ge=0, le=Decimal("1e15"), decimal_places=2),
+        PlainSerializer(float, return_type=float, when_used="json"),
+    ] = Decimal(0)
     reputation_risk: bool = False
     key_account: bool = False
 

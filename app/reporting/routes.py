@@ -1,17 +1,24 @@
 """`GET /v1/appraisals` (R5.4, R5.5) and `GET /v1/trends` (R7.2), JSON or CSV."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
 from app.core.auth import request_principal
 from app.core.clock import utcnow
 from app.core.csv_export import CSV_MEDIA_TYPE, FORMAT_DESCRIPTION, csv_response, wants_csv
 from app.policy.service import PolicyDep
 from app.reporting import service
-from app.reporting.schemas import AppraisalReport, AppraisalRow, FigureRead, TrendReport
+from app.reporting.schemas import (
+    AppraisalReport,
+    AppraisalRow,
+    FigureRead,
+    TrendBucket,
+    TrendReport,
+)
 from app.rules.appraisal import STAGES, AppraisalGroup, Interval, TrendBy
 
 router = APIRouter(tags=["reporting"])
@@ -62,6 +69,39 @@ def _table(rows: Sequence[dict[str, object]]) -> tuple[list[str], Iterator[list[
     return columns, ([row[c] for c in columns] for row in rows)
 
 
+def _answer(
+    request: Request,
+    format: Literal["json", "csv"] | None,
+    report: BaseModel,
+    rows: Callable[[], list[dict[str, object]]],
+    filename: str,
+) -> Response:
+    """The report as JSON, or `rows()` as a CSV download (`Accept` or `format`)."""
+    if wants_csv(request, format):
+        columns, cells = _table(rows())
+        return csv_response(columns, cells, filename=filename)
+    return Response(
+        report.model_dump_json(by_alias=True),
+        media_type="application/json",
+        headers={"Vary": "Accept"},
+    )
+
+
+def _trend_cells(b: TrendBucket) -> dict[str, object]:
+    return (
+        {
+            "start": b.start,
+            "key": b.key,
+            "reported": b.reported,
+            "closed": b.closed,
+            "cancelled": b.cancelled,
+            "open_at_end": b.open_at_end,
+        }
+        | _figure("on_time_rate", b.on_time_rate)
+        | _figure("mean_resolution_hours", b.mean_resolution_hours)
+    )
+
+
 @router.get("/v1/appraisals", response_model=AppraisalReport, responses=RESPONSES)
 async def get_appraisals(
     request: Request,
@@ -85,16 +125,12 @@ async def get_appraisals(
         end=period_to,
         now=utcnow(),
     )
-    if wants_csv(request, format):
-        rows = [_appraisal_cells(r) for r in report.groups]
-        rows.append(_appraisal_cells(report.totals) | {"key": "total"})
-        columns, cells = _table(rows)
-        return csv_response(columns, cells, filename=f"appraisals-{period_from}-{period_to}.csv")
-    return Response(
-        report.model_dump_json(by_alias=True),
-        media_type="application/json",
-        headers={"Vary": "Accept"},
-    )
+
+    def rows() -> list[dict[str, object]]:
+        found = [_appraisal_cells(r) for r in report.groups]
+        return [*found, _appraisal_cells(report.totals) | {"key": "total"}]
+
+    return _answer(request, format, report, rows, f"appraisals-{period_from}-{period_to}.csv")
 
 
 @router.get("/v1/trends", response_model=TrendReport, responses=RESPONSES)
@@ -119,24 +155,10 @@ async def get_trends(
         end=period_to,
         now=utcnow(),
     )
-    if wants_csv(request, format):
-        rows = [
-            {
-                "start": b.start,
-                "key": b.key,
-                "reported": b.reported,
-                "closed": b.closed,
-                "cancelled": b.cancelled,
-                "open_at_end": b.open_at_end,
-            }
-            | _figure("on_time_rate", b.on_time_rate)
-            | _figure("mean_resolution_hours", b.mean_resolution_hours)
-            for b in report.buckets
-        ]
-        columns, cells = _table(rows)
-        return csv_response(columns, cells, filename=f"trends-{period_from}-{period_to}.csv")
-    return Response(
-        report.model_dump_json(by_alias=True),
-        media_type="application/json",
-        headers={"Vary": "Accept"},
+    return _answer(
+        request,
+        format,
+        report,
+        lambda: [_trend_cells(b) for b in report.buckets],
+        f"trends-{period_from}-{period_to}.csv",
     )

@@ -257,6 +257,42 @@ async def appraise(
     )
 
 
+def _buckets(
+    rows: list[dict[str, Any]], opening: Mapping[str | None, float], starts: list[date]
+) -> tuple[list[TrendBucket], dict[str | None, float]]:
+    """R7.2: every bucket and key of the period from the rollup's `rows`, the backlog carried
+    from `opening`; and what is open at the end per key."""
+    # A key whose rows add up to nothing (an event moved away from it) is not shown.
+    cells = {(row["bucket"], row["key"] or None): row for row in rows if _counts(row)}
+    shown = {k for _, k in cells} | {k or None for k, n in opening.items() if n}
+    keys = sorted(shown, key=lambda k: k or "")
+    open_now = {k: opening.get(k or "", 0.0) for k in keys}
+    found: list[TrendBucket] = []
+    for bucket in starts:
+        for key in keys:
+            measures: Measures = dict(cells.get((bucket, key), {}))
+            measures.pop("key", None), measures.pop("bucket", None)
+            open_now[key] += (
+                measures.get("events", 0)
+                - measures.get("closed_on", 0)
+                - measures.get("cancelled_on", 0)
+            )
+            totals = {**measures, **rules.stage_totals(measures)}
+            found.append(
+                TrendBucket(
+                    start=bucket,
+                    key=key,
+                    reported=int(measures.get("events", 0)),
+                    closed=int(measures.get("closed_on", 0)),
+                    cancelled=int(measures.get("cancelled_on", 0)),
+                    open_at_end=int(open_now[key]),
+                    on_time_rate=_read(rules.figure("on_time_rate", totals)),
+                    mean_resolution_hours=_read(rules.figure("mean_resolution_hours", totals)),
+                )
+            )
+    return found, open_now
+
+
 async def trends(
     database: Database,
     *,
@@ -294,34 +330,7 @@ async def trends(
                 today=now.date(),
                 department=department,
             )
-    # A key whose rows add up to nothing (an event moved away from it) is not shown.
-    cells = {(row["bucket"], row["key"] or None): row for row in rows if _counts(row)}
-    shown = {k for _, k in cells} | {k or None for k, n in opening.items() if n}
-    keys = sorted(shown, key=lambda k: k or "")
-    open_now = {k: opening.get(k or "", 0.0) for k in keys}
-    found: list[TrendBucket] = []
-    for bucket in rules.buckets(start, end, interval):
-        for key in keys:
-            measures: Measures = dict(cells.get((bucket, key), {}))
-            measures.pop("key", None), measures.pop("bucket", None)
-            open_now[key] += (
-                measures.get("events", 0)
-                - measures.get("closed_on", 0)
-                - measures.get("cancelled_on", 0)
-            )
-            totals = {**measures, **rules.stage_totals(measures)}
-            found.append(
-                TrendBucket(
-                    start=bucket,
-                    key=key,
-                    reported=int(measures.get("events", 0)),
-                    closed=int(measures.get("closed_on", 0)),
-                    cancelled=int(measures.get("cancelled_on", 0)),
-                    open_at_end=int(open_now[key]),
-                    on_time_rate=_read(rules.figure("on_time_rate", totals)),
-                    mean_resolution_hours=_read(rules.figure("mean_resolution_hours", totals)),
-                )
-            )
+    found, open_now = _buckets(rows, opening, rules.buckets(start, end, interval))
     root_causes: dict[str, float] = defaultdict(float)
     for row in causes:
         if row["key"]:

@@ -274,10 +274,17 @@ def mark(
     return Mark.NONE, ()
 
 
+# The years a period may span: any real record, and room for a month's bucket after it.
+FIRST_YEAR: Final = 1900
+LAST_YEAR: Final = 2200
+
+
 def period_problem(start: date, end: date) -> str | None:
     """R5.4, R7.2: why a period of whole days is not acceptable, or None."""
     if end <= start:
         return "`from` must be before `to`"
+    if not (start.year >= FIRST_YEAR and end.year <= LAST_YEAR):
+        return f"The period must lie within the years {FIRST_YEAR} to {LAST_YEAR}"
     if (end - start).days > MAX_PERIOD_DAYS:
         return f"The period may be at most {MAX_PERIOD_DAYS} days"
     return None

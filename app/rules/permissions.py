@@ -8,6 +8,7 @@ its only translation to SQL, and a property test holds the two equal.
 """
 
 import functools
+import uuid
 from collections.abc import Collection, Mapping
 from enum import StrEnum
 from types import MappingProxyType
@@ -204,6 +205,16 @@ def may_see(
     }
     grounds = sight_grounds(roles, has_department=department is not None, person=person)
     return any(holds[ground] for ground in grounds)
+
+
+# Who records a report on someone else's behalf, naming them as its reporter (R3.1.2, R4.1):
+# the intake desk takes reports for anyone; admins and integrations (helpdesk tools) too.
+NAMES_ANY_REPORTER: Final = frozenset({Role.INTAKE_AGENT, Role.ADMIN, Role.INTEGRATION})
+
+
+def may_name_reporter(roles: Collection[Role], *, caller: uuid.UUID, named: uuid.UUID) -> bool:
+    """R3.1.2, R4.1: whether the caller may name `named` as a report's reporter (self: yes)."""
+    return named == caller or not NAMES_ANY_REPORTER.isdisjoint(roles)
 
 
 def matrix_markdown() -> str:

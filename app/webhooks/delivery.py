@@ -257,8 +257,22 @@ class Deliverer:
         await repository.finish(session, done=done, retry=retry, attempts=attempts)
         outcomes = [attempt["outcome"] for attempt in attempts]
         piece.on_commit.append(lambda: metrics.webhook_attempts(outcomes))
+        await self._health(piece, succeeded=succeeded, failed=failed, gone=gone)
+        return len(claimed)
+
+    async def _health(
+        self,
+        piece: Piece,
+        *,
+        succeeded: set[uuid.UUID],
+        failed: set[uuid.UUID],
+        gone: set[uuid.UUID],
+    ) -> None:
+        """Record which endpoints answered; disable those that are gone (410) or have failed
+        every attempt for five days (item 3)."""
+        now = piece.now
         health = await repository.endpoint_health(
-            session, succeeded=sorted(succeeded), failed=sorted(failed), now=now
+            piece.session, succeeded=sorted(succeeded), failed=sorted(failed), now=now
         )
         for endpoint_id in sorted(gone):
             await self._disable(piece, endpoint_id, "the endpoint answered 410 Gone", None)
@@ -267,7 +281,6 @@ class Deliverer:
                 await self._disable(
                     piece, endpoint_id, "every attempt failed for 5 days", failing_since
                 )
-        return len(claimed)
 
     async def send(self, row: repository.Claimed, now: datetime) -> Result:
         """One signed POST of `row`'s message; never raises for what the receiver does."""

@@ -552,3 +552,22 @@ async def test_reclassifying_into_a_category_routed_elsewhere_needs_a_new_assign
     )
     assert same.json()["status"] == "assigned"
     assert same.json()["severity"] == "major"
+
+
+async def test_the_impact_reads_back_as_it_was_sent(client: httpx.AsyncClient, desk: Actor) -> None:
+    """R3.2.1: the financial loss is a JSON number both ways, so what a client sent it can send
+    again (a string is refused on the way in: tests/api/test_input_strictness.py)."""
+    event = await _intake(client, desk)
+    impact = {"financial_loss": 12345.67, "customers_affected": 3}
+    classified = await _classified(
+        client,
+        desk,
+        event["id"],
+        category="business_issue",
+        subcategory="data_error",
+        impact=impact,
+    )
+    assert classified["impact"]["financial_loss"] == 12345.67
+    assert classified["impact"]["customers_affected"] == 3
+    read = await client.get(f"/v1/events/{event['id']}", headers=desk.headers)
+    assert read.json()["impact"]["financial_loss"] == 12345.67

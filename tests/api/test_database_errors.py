@@ -76,6 +76,38 @@ async def test_only_input_caused_data_errors_are_422_and_each_is_logged(
         assert sqlstate not in response.text
 
 
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+async def test_a_deadlock_or_serialization_failure_is_a_503_to_retry(
+    monkeypatch: pytest.MonkeyPatch,
+    session_maker: async_sessionmaker[AsyncSession],
+    sqlstate: str,
+) -> None:
+    """A transaction PostgreSQL rolled back for a concurrent one (e.g. two changes meeting on
+    the reporting rollup's shared rows) wrote nothing: 503 `retry-later` with `Retry-After`,
+    logged at warning, never a 500. PostgreSQL itself raises the SQLSTATE here."""
+    written = capture_stderr(monkeypatch)
+    app = build_app(session_maker)
+    monkeypatch.setattr(errors, "log", structlog.get_logger(errors.__name__))
+
+    @app.get("/test-only/rolled-back")
+    async def rolled_back(session: SessionDep) -> dict[str, str]:
+        await session.execute(
+            sa.text(
+                f"DO $$ BEGIN RAISE EXCEPTION 'in the way' USING ERRCODE = '{sqlstate}'; END $$"
+            )
+        )
+        return {}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/test-only/rolled-back")
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("/retry-later")
+    assert response.headers["retry-after"] == "1"
+    logged = [e for e in lines(written) if e["event"] != "request"]
+    assert [(e["event"], e["sqlstate"]) for e in logged] == [("database_retry_later", sqlstate)]
+
+
 class HangingProxy:
     """A TCP proxy in front of the test PostgreSQL that can hang: from `hang()` on it forwards
     nothing either way and holds new connections unanswered, as a hung server or a network

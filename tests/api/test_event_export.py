@@ -359,3 +359,25 @@ async def test_the_export_streams_on_its_own_pooled_connection_and_gives_it_back
     assert 1 <= len(bodies) <= 2, len(bodies)  # of four (three chunks and the end)
     assert bodies[0].startswith(BOM.encode())
     assert pool.get_idle_size() == idle
+
+
+async def test_exports_beyond_the_process_limit_are_refused_until_one_ends(
+    client: httpx.AsyncClient, desk: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each streamed export holds a pooled connection while its client reads, so a process
+    streams at most `EXPORT_MAX_CONCURRENT` at once: beyond, 429 `too-many-exports` with
+    `Retry-After` (a slow reader cannot take every connection); a finished export gives its
+    slot back."""
+    from app.core.config import get_settings
+    from app.events import export
+
+    limit = get_settings().export_max_concurrent
+    monkeypatch.setattr(export._Slots, "streaming", limit)  # as many as allowed are streaming
+    busy = await client.get("/v1/events?format=csv", headers=desk.headers)
+    assert busy.status_code == 429
+    assert busy.json()["type"].endswith("/too-many-exports")
+    assert busy.headers["retry-after"] == "5"
+    monkeypatch.setattr(export._Slots, "streaming", limit - 1)
+    done = await client.get("/v1/events?format=csv", headers=desk.headers)
+    assert done.status_code == 200
+    assert export._Slots.streaming == limit - 1  # its slot given back when the stream ended

@@ -352,23 +352,33 @@ async def test_an_algorithm_not_configured_is_401(
 async def test_a_user_found_by_email_claim(
     session_maker: async_sessionmaker[AsyncSession], provider: Provider, person: uuid.UUID
 ) -> None:
-    """OIDC_USER_CLAIM=email: the verified e-mail address finds the user (any case)."""
+    """OIDC_USER_CLAIM=email: the verified e-mail address finds the user (any case); an
+    address not said to be verified, or another subject's token for a user bound to a subject,
+    signs nobody in (no account takeover through a provider account with the same address)."""
     async with await _client(session_maker, provider, OIDC_USER_CLAIM="email") as client:
-        token = provider.token(sub="other-subject", email="Li.Wei@example.com")
+        token = provider.token(sub="subject-1", email="Li.Wei@example.com", email_verified=True)
         response = await client.get("/v1/me", headers=bearer(token))
         assert response.status_code == 200, response.text
         assert response.json()["user"]["id"] == str(person)
         unverified = provider.token(
-            sub="other-subject", email="li.wei@example.com", email_verified=False, jti="u"
+            sub="subject-1", email="li.wei@example.com", email_verified=False, jti="u"
         )
         await _refused(client, unverified)
+        unsaid = provider.token(sub="subject-1", email="li.wei@example.com", jti="n")
+        await _refused(client, unsaid)
+        another = provider.token(
+            sub="other-subject", email="li.wei@example.com", email_verified=True, jti="o"
+        )
+        await _refused(client, another)
 
 
 async def test_auto_provisioning_adds_an_unknown_person_as_reporter(
     session_maker: async_sessionmaker[AsyncSession], provider: Provider
 ) -> None:
     async with await _client(session_maker, provider, OIDC_AUTO_PROVISION="true") as client:
-        token = provider.token(sub="new-person", name="Zhang San", email="zhang@example.com")
+        token = provider.token(
+            sub="new-person", name="Zhang San", email="zhang@example.com", email_verified=True
+        )
         first = await client.get("/v1/me", headers=bearer(token))
         assert first.status_code == 200, first.text
         user = first.json()["user"]

@@ -93,6 +93,24 @@ async def test_an_unknown_reporter_user_id_is_422(client: httpx.AsyncClient, des
     assert all(e["reporter"]["user_id"] is None for e in listed["items"])
 
 
+async def test_a_person_names_only_themselves_as_reporter(
+    client: httpx.AsyncClient, make_actor: MakeActor, desk: Actor
+) -> None:
+    """R3.1.2, R4.1: naming another user as reporter lets them see the event, so only the
+    intake desk, admins and integrations may do it; a person may name themselves."""
+    handler = await make_actor(Role.HANDLER, department="IT")
+    colleague = await make_actor(Role.REPORTER)
+    other = intake_body(reporter={"name": "Someone", "user_id": str(colleague.id)})
+    problem = await refused(client, "POST", "/v1/events", handler, json=other, status=422)
+    assert problem["errors"] == [{"field": "body.reporter.user_id", "message": "not the caller"}]
+    own = intake_body(reporter={"name": "Me", "user_id": str(handler.id)})
+    created = await call(client, "POST", "/v1/events", handler, json=own, expect=201)
+    assert created["reporter"]["user_id"] == str(handler.id)
+    taken = await call(client, "POST", "/v1/events", desk, json=other, expect=201)
+    seen = await client.get(f"/v1/events/{taken['id']}", headers=colleague.headers)
+    assert seen.status_code == 200
+
+
 async def _fed_back(client: httpx.AsyncClient, cast: flow.Cast, reporter_body: JSON) -> str:
     """An event the desk took in for `reporter_body`, handled to feedback_given, with feedback
     given to the reporter."""

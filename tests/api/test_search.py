@@ -108,21 +108,21 @@ async def test_mixed_chinese_and_english_text(client: httpx.AsyncClient, desk: A
 async def test_results_are_ranked_and_paged_in_rank_order(
     client: httpx.AsyncClient, desk: Actor
 ) -> None:
-    """With `q` the list is ranked (README, Search): the word in the title and often beats the
-    word once in a long description; `sort=created_at` keeps newest first; the relevance
-    cursor walks every match once in rank order."""
+    """`sort=relevance` ranks the matches of `q` (README, Search): the word in the title and
+    often beats the word once in a long description; the default keeps newest first (every
+    match, never a window); the relevance cursor walks every match once in rank order."""
     tag = _nonce()
     filler = " ".join(f"word{i}" for i in range(40))
     once = await report(client, desk, title=f"Note {tag}", description=f"{filler} 退款")
     title = await report(client, desk, title=f"退款 {tag}", description="客户要求退款，退款未到")
     middle = await report(client, desk, title=f"Refund {tag}", description="退款 请求")
     ranked = [title["id"], middle["id"], once["id"]]
-    assert await _ids(client, desk, q=f"退款 {tag}") == ranked
     assert await _ids(client, desk, q=f"退款 {tag}", sort="relevance") == ranked
-    newest = await _ids(client, desk, q=f"退款 {tag}", sort="created_at")
-    assert newest == [middle["id"], title["id"], once["id"]]
+    newest = [middle["id"], title["id"], once["id"]]
+    assert await _ids(client, desk, q=f"退款 {tag}", sort="created_at") == newest
+    assert await _ids(client, desk, q=f"退款 {tag}") == newest
     seen: list[str] = []
-    params: dict[str, Any] = {"q": f"退款 {tag}", "limit": 1}
+    params: dict[str, Any] = {"q": f"退款 {tag}", "limit": 1, "sort": "relevance"}
     while True:
         response = await client.get("/v1/events", params=params, headers=desk.headers)
         assert response.status_code == 200, response.text
@@ -140,7 +140,7 @@ async def test_results_are_ranked_and_paged_in_rank_order(
     )
     mixed = await client.get(
         "/v1/events",
-        params={"q": f"退款 {tag}", "cursor": by_time.json()["next_cursor"]},
+        params={"q": f"退款 {tag}", "sort": "relevance", "cursor": by_time.json()["next_cursor"]},
         headers=desk.headers,
     )
     assert mixed.status_code == 400

@@ -74,11 +74,12 @@ class Service:
 
     @property
     def token(self) -> str | None:
+        """The first admin key: `serve` writes it to a file (stdout is a pipe here, not a
+        terminal) and announces only the file's path."""
         for line in self.lines:
             record = stdout_record(line)
-            if record["event"] == "first_admin_key":
-                token: str = record["api_key"]
-                return token
+            if record["event"] == "first_admin_key_written":
+                return Path(record["path"]).read_text().strip()
         return None
 
     def wait_ready(self, timeout: float = 120) -> None:

@@ -92,11 +92,15 @@ def test_serve_prints_first_admin_key_and_stops_cleanly(data_dir: Path) -> None:
     server = Server(data_dir)
     try:
         server.wait_ready()
-        [token] = [
-            stdout_record(line)["api_key"]
+        [written] = [
+            stdout_record(line)
             for line in server.lines
-            if stdout_record(line)["event"] == "first_admin_key"
+            if stdout_record(line)["event"] == "first_admin_key_written"
         ]
+        key_file = Path(written["path"])
+        assert key_file.stat().st_mode & 0o777 == 0o600  # the key, for its owner's eyes only
+        token = key_file.read_text().strip()
+        assert all(token not in line for line in server.lines)  # never on a stream
         me = httpx.get(server.base + "/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
         assert "admin" in me.json()["user"]["roles"]
@@ -124,7 +128,9 @@ def test_serve_prints_first_admin_key_and_stops_cleanly(data_dir: Path) -> None:
     again = Server(data_dir)
     try:
         again.wait_ready()
-        assert all(stdout_record(line)["event"] != "first_admin_key" for line in again.lines)
+        assert all(
+            stdout_record(line)["event"] != "first_admin_key_written" for line in again.lines
+        )
         me = httpx.get(again.base + "/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
     finally:

@@ -361,3 +361,35 @@ def test_no_import_cycle_between_packages() -> None:
         and package(target) != package(module)
     ]
     assert found == [], detail
+
+
+# ---- small functions -------------------------------------------------------------------------
+
+MAX_FUNCTION_LINES: Final = 80
+
+
+def long_functions(source: str, name: str) -> list[str]:
+    """`name:function (lines)` for each function of `source` longer than the house allows."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.name} ({lines})")
+    return found
+
+
+def test_the_length_check_sees_a_long_function() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    assert long_functions(f"def long() -> None:\n{body}", "m.py") == ["m.py:long (81)"]
+    assert long_functions("def short() -> None:\n    pass\n", "m.py") == []
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    """Issue 11: a function that needs more lines does more than one thing."""
+    found = [
+        entry
+        for path in sorted(APP.rglob("*.py"))
+        for entry in long_functions(path.read_text(encoding="utf-8"), str(path.relative_to(APP)))
+    ]
+    assert found == []

@@ -29,6 +29,17 @@ from app.rules.vocabulary import Category, Severity, Status
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
+SortQuery = Annotated[
+    Literal["created_at", "updated_at", "due_at", "relevance"] | None,
+    Query(
+        description="`created_at`: newest first (the default; with `q`, every match). "
+        "`updated_at`: oldest change first, the change feed (README, Sync). `due_at`: "
+        "soonest due first, only events whose stage clock runs. `relevance` (only with "
+        "`q`, asked for): the newest 200 matches of `q`, best match first (README, Search)."
+    ),
+]
+
+
 @router.get(
     "",
     response_model=EventPage,
@@ -63,15 +74,7 @@ async def list_events(
     breached: Annotated[
         QueryBool | None, Query(description="The running stage clock is past its due time")
     ] = None,
-    sort: Annotated[
-        Literal["created_at", "updated_at", "due_at", "relevance"] | None,
-        Query(
-            description="`created_at`: newest first (the default without `q`). `updated_at`: "
-            "oldest change first, the change feed (README, Sync). `due_at`: soonest due first, "
-            "only events whose stage clock runs. `relevance` (the default with `q`, and only "
-            "with it): the newest 200 matches of `q`, best match first (README, Search)."
-        ),
-    ] = None,
+    sort: SortQuery = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description=FORMAT_DESCRIPTION)] = None,
 ) -> Response:
     """Events the caller may see in the chosen `sort`, one keyset page (`next_cursor`, `Link`);
@@ -103,7 +106,7 @@ async def list_events(
         updated_since=updated_since,
         due_before=due_before,
         breached=breached,
-        sort=sort or ("relevance" if q else "created_at"),
+        sort=sort or "created_at",
     )
     if wants_csv(request, format):
         paging = [name for name in PAGING if name in request.query_params]

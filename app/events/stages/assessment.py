@@ -4,7 +4,6 @@ import dataclasses
 from typing import Any
 
 from app.core.errors import GateNotMet, Unprocessable
-from app.core.jsonable import jsonable
 from app.events import similar
 from app.events.schemas import AssignmentIn, ClassificationIn, EventDetail
 from app.events.similar_schemas import EventClassified
@@ -80,7 +79,7 @@ def _apply_classification(
         "grading": event.grading,
     }
     event.category, event.subcategory, event.severity = data.category, data.subcategory, severity
-    event.impact = jsonable(data.impact.model_dump())
+    event.impact = data.impact.model_dump(mode="json")
     event.grading = {
         "rule_ids": list(graded.rule_ids),
         "policy_version": stage.policy.version,
