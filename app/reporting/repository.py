@@ -39,6 +39,9 @@ _REPORTED: Final = (
     f"SELECT {', '.join('c.' + c for c in _COLUMNS.split(', '))}\n"
     f"  FROM event e CROSS JOIN LATERAL {cells('e', 'NULL')} AS c\n"
     "  WHERE e.status = 'reported'\n"
+    # Every facet time of an event is at or after its report (deadlines run from it): the
+    # range of `ix_event_status_created_at` leaves out what was reported after the period.
+    "    AND e.created_at < ($end::timestamp AT TIME ZONE 'UTC')\n"
     f"    AND least({_TIMES}) < ($end::timestamp AT TIME ZONE 'UTC')\n"
     f"    AND greatest({_TIMES}) >= ($start::timestamp AT TIME ZONE 'UTC')\n"
     "    AND c.dim = $dim AND c.day >= $start AND c.day < $end"

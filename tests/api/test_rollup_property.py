@@ -103,7 +103,10 @@ def _columns(f: Facts, handlers: list[uuid.UUID]) -> dict[str, Any]:
         "cancelled_at": created if f.status == "cancelled" else None,
     }
     for (due, done), due_at, done_at in zip(STAGES.values(), f.due, f.done, strict=True):
-        columns[due] = _at(due_at)
+        # A deadline never falls before the report: every one runs from it (the readers find
+        # the events still `reported` by their report time).
+        at = _at(due_at)
+        columns[due] = None if at is None else max(at, created)
         columns[done] = _at(done_at)
     columns["respond_by"] = columns["respond_by"] or created  # never NULL
     return columns
