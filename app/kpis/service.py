@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Final
 
 from app.core.auth import Principal
+from app.core.clock import utcnow
 from app.core.db import Database
 from app.core.errors import Forbidden, Unprocessable
 from app.kpis import repository
@@ -65,7 +66,7 @@ async def _counts(
             dim=dim,
             start=first,
             end=last,
-            today=datetime.now(UTC).date(),
+            today=utcnow().date(),
             department=department,
             measures=tuple(m.name for m in MEASURES),
         ):
