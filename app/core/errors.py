@@ -39,6 +39,16 @@ class AppError(Exception):
         return {}
 
 
+class Temporary(AppError):
+    """An error that passes: the client may send the request again after `retry_after`
+    seconds, as the `Retry-After` header says."""
+
+    retry_after: int = 5
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class Unauthorized(AppError):
     status, type, title = 401, "unauthorized", "Missing or invalid API key"
 
@@ -135,20 +145,16 @@ class IdempotencyInFlight(AppError):
     )
 
 
-class ServiceUnavailable(AppError):
+class ServiceUnavailable(Temporary):
     """PostgreSQL cannot be reached now (issue 10 item 3); the client may retry after a while."""
 
     status, type, title = 503, "service-unavailable", "The service is temporarily unavailable"
-    retry_after: ClassVar[int] = 5
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or "The database cannot be reached; retry later.")
 
-    def headers(self) -> Mapping[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
-
-class TooManyAuthFailures(AppError):
+class TooManyAuthFailures(Temporary):
     """This client address failed authentication too often; every request from it is refused
     until `Retry-After` (issue 15 item 7, `app.core.abuse`)."""
 
@@ -160,20 +166,14 @@ class TooManyAuthFailures(AppError):
         )
         self.retry_after = retry_after
 
-    def headers(self) -> Mapping[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
-
-class TooManyExports(AppError):
+class TooManyExports(Temporary):
     """Every streamed export slot of this process is in use (`EXPORT_MAX_CONCURRENT`)."""
 
     status, type, title = 429, "too-many-exports", "Too many exports at once"
 
     def __init__(self) -> None:
         super().__init__("Every export slot is streaming; retry in a few seconds.")
-
-    def headers(self) -> Mapping[str, str]:
-        return {"Retry-After": "5"}
 
 
 class IdempotencySecretWithheld(AppError):
@@ -243,15 +243,22 @@ def problem_response(
     )
 
 
+# The problem of each HTTP error the framework raises (routing, body parsing): the one of the
+# service's own error for that status, where it has one.
 _HTTP_TYPES: Mapping[int, tuple[str, str]] = {
-    400: ("bad-request", "Bad request"),
-    401: ("unauthorized", "Missing or invalid API key"),
-    403: ("forbidden", "Your role may not do this"),
-    404: ("not-found", "Not found"),
+    **{
+        error.status: (error.type, error.title)
+        for error in (
+            AppError,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+        )
+    },
     405: ("method-not-allowed", "Method not allowed"),
     406: ("not-acceptable", "Not acceptable"),
-    413: ("payload-too-large", "Request body too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
 }
 
 
@@ -307,16 +314,14 @@ def _input_data_state(exc: BaseException) -> str | None:
     return _sqlstate_in(exc, INPUT_DATA_STATES)
 
 
-class RetryLater(AppError):
+class RetryLater(Temporary):
     """PostgreSQL rolled the change back because of a concurrent one; nothing was written."""
 
     status, type, title = 503, "retry-later", "A concurrent change got in the way"
+    retry_after = 1
 
     def __init__(self) -> None:
         super().__init__("Nothing was written; send the same request again.")
-
-    def headers(self) -> Mapping[str, str]:
-        return {"Retry-After": "1"}
 
 
 def _input_data_problem(request: Request, exc: BaseException) -> JSONResponse | None:

@@ -81,36 +81,27 @@ class FetchFailed(Exception):
     """The key set (or the discovery document) could not be fetched or read."""
 
 
+@dataclass(kw_only=True, eq=False)
 class OidcVerifier:
     """Verifies bearer JWTs against one issuer's key set (see the module)."""
 
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        audience: str,
-        jwks_url: str = "",
-        algorithms: tuple[str, ...] = ("RS256", "ES256"),
-        user_claim: str = "sub",
-        auto_provision: bool = False,
-        cache_seconds: float = 300.0,
-        min_refresh_seconds: float = 30.0,
-    ) -> None:
-        if not issuer or not audience:
+    issuer: str
+    audience: str
+    jwks_url: str = ""
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    user_claim: str = "sub"
+    auto_provision: bool = False
+    cache_seconds: float = 300.0
+    min_refresh_seconds: float = 30.0
+    _set: _KeySet = field(default_factory=_KeySet, init=False, repr=False)
+    _fetching: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.issuer or not self.audience:
             raise ValueError("OIDC needs both OIDC_ISSUER and OIDC_AUDIENCE")
-        unsafe = {a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")}
-        if unsafe or not algorithms:
+        unsafe = {a for a in self.algorithms if a.lower() == "none" or a.upper().startswith("HS")}
+        if unsafe or not self.algorithms:
             raise ValueError(f"OIDC_ALGORITHMS must name asymmetric algorithms, not {unsafe}")
-        self.issuer = issuer
-        self.audience = audience
-        self.jwks_url = jwks_url
-        self.algorithms = algorithms
-        self.user_claim = user_claim
-        self.auto_provision = auto_provision
-        self.cache_seconds = cache_seconds
-        self.min_refresh_seconds = min_refresh_seconds
-        self._set = _KeySet()
-        self._fetching: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "OidcVerifier | None":

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +13,19 @@ from app.core.db import Base, TimestampMixin, str_enum, uuid7
 from app.core.history import HistoryEntryColumns
 from app.rules.clocks import Stage
 from app.rules.policy import LevelKind
-from app.rules.vocabulary import Category, Channel, Severity, Status
+from app.rules.vocabulary import (
+    ActionStatus,
+    Audience,
+    Category,
+    Channel,
+    FeedbackOutcome,
+    NoteKind,
+    NoteVisibility,
+    SatisfactionSource,
+    Severity,
+    Status,
+    StepStatus,
+)
 
 KPI_COLUMNS = (
     "status",
@@ -133,7 +146,15 @@ class Event(TimestampMixin, Base):
             "created_at",
             postgresql_where=sa.text("reporter_user_id IS NOT NULL"),
         ),
-        sa.Index("ix_event_search_vector", "search_vector", postgresql_using="gin"),
+        # Search (README, Search): the vector and the days of creation in one GIN index, so
+        # that ranking reads the newest matches a stretch of days at a time (migration
+        # 4d9f2b6c7e14; app/events/repository/hot.py, `ranked_page`).
+        sa.Index(
+            "ix_event_search",
+            "search_vector",
+            sa.text("event_search_days(created_at)"),
+            postgresql_using="gin",
+        ),
         # Recurrence (rules.recurrence): the events of a category closed in a window. Intake
         # writes no closed_at, so it never touches this index.
         sa.Index(
@@ -154,13 +175,28 @@ class Event(TimestampMixin, Base):
     )
 
 
-class PlanStep(TimestampMixin, Base):
+class _EventRecord:
+    """A record of an event's loop (a step, a note, feedback...): its own id, and the event it
+    belongs to, deleted with it. `sort_order`: these columns come first, as in the migrations."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7, sort_order=-1)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True, sort_order=-1
+    )
+
+
+def _one_of(column: str, words: type[StrEnum], *, nullable: bool = False) -> sa.CheckConstraint:
+    """The CHECK that `column` holds a word of the vocabulary (`rules.vocabulary`)."""
+    listed = ", ".join(f"'{word}'" for word in words)
+    condition = f"{column} IN ({listed})"
+    return sa.CheckConstraint(
+        f"{column} IS NULL OR {condition}" if nullable else condition, name=column
+    )
+
+
+class PlanStep(_EventRecord, TimestampMixin, Base):
     __tablename__ = "plan_step"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    event_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
-    )
     position: Mapped[int]
     title: Mapped[str] = mapped_column(sa.String(500))
     owner_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
@@ -170,19 +206,15 @@ class PlanStep(TimestampMixin, Base):
     completed_at: Mapped[datetime | None]
 
     __table_args__ = (
-        sa.CheckConstraint("status IN ('open', 'done', 'dropped')", name="status"),
+        _one_of("status", StepStatus),
         # Visibility: a step owner sees the event (EXISTS in repository.visible_to).
         sa.Index("ix_plan_step_owner_id_event_id", "owner_id", "event_id"),
     )
 
 
-class EventNote(Base):
+class EventNote(_EventRecord, Base):
     __tablename__ = "event_note"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    event_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
-    )
     kind: Mapped[str] = mapped_column(sa.String(20))
     visibility: Mapped[str] = mapped_column(sa.String(20))
     body: Mapped[str] = mapped_column(sa.Text)
@@ -190,18 +222,14 @@ class EventNote(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
     __table_args__ = (
-        sa.CheckConstraint("kind IN ('progress', 'internal', 'customer_contact')", name="kind"),
-        sa.CheckConstraint("visibility IN ('internal', 'reporter')", name="visibility"),
+        _one_of("kind", NoteKind),
+        _one_of("visibility", NoteVisibility),
     )
 
 
-class Feedback(Base):
+class Feedback(_EventRecord, Base):
     __tablename__ = "feedback"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    event_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
-    )
     audience: Mapped[str] = mapped_column(sa.String(10))
     result: Mapped[str] = mapped_column(sa.Text)
     measures: Mapped[str] = mapped_column(sa.Text)
@@ -216,10 +244,8 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
     __table_args__ = (
-        sa.CheckConstraint("audience IN ('intake', 'reporter')", name="audience"),
-        sa.CheckConstraint(
-            "decision IS NULL OR decision IN ('accepted', 'returned')", name="decision"
-        ),
+        _one_of("audience", Audience),
+        _one_of("decision", FeedbackOutcome, nullable=True),
     )
 
 
@@ -240,7 +266,7 @@ class Satisfaction(Base):
 
     __table_args__ = (
         sa.CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score_range"),
-        sa.CheckConstraint("source IN ('desk', 'survey')", name="source"),
+        _one_of("source", SatisfactionSource),
     )
 
 
@@ -259,13 +285,9 @@ class Review(TimestampMixin, Base):
     author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("app_user.id"))
 
 
-class ImprovementAction(TimestampMixin, Base):
+class ImprovementAction(_EventRecord, TimestampMixin, Base):
     __tablename__ = "improvement_action"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    event_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
-    )
     description: Mapped[str] = mapped_column(sa.String(2000))
     department: Mapped[str] = mapped_column(sa.String(16))
     due_at: Mapped[datetime]
@@ -279,19 +301,15 @@ class ImprovementAction(TimestampMixin, Base):
     verified_at: Mapped[datetime | None]
 
     __table_args__ = (
-        sa.CheckConstraint("status IN ('open', 'done')", name="status"),
+        _one_of("status", ActionStatus),
         # Visibility: an action's department sees the event (EXISTS in repository.visible_to).
         sa.Index("ix_improvement_action_department_event_id", "department", "event_id"),
     )
 
 
-class SurveyToken(Base):
+class SurveyToken(_EventRecord, Base):
     __tablename__ = "survey_token"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    event_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("event.id", ondelete="CASCADE"), index=True
-    )
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
@@ -346,6 +364,16 @@ class SlaFiring(Base):
     __table_args__ = (sa.UniqueConstraint("event_id", "stage", "cycle", "level"),)
 
 
+class SearchLexeme(Base):
+    """Every word of every event's search vector, by its spelling (bytewise: COLLATE "C"), kept
+    by the trigger `event_search_lexemes` (migration 4d9f2b6c7e14): a prefix is spelled out as
+    its words before the index is read (app/core/search_text.py, `expanded_query`)."""
+
+    __tablename__ = "search_lexeme"
+
+    lexeme: Mapped[str] = mapped_column(sa.Text(collation="C"), primary_key=True)
+
+
 __all__ = [
     "Event",
     "EventNote",
@@ -354,6 +382,7 @@ __all__ = [
     "PlanStep",
     "Review",
     "Satisfaction",
+    "SearchLexeme",
     "SlaFiring",
     "StageCycle",
     "SurveyToken",

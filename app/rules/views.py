@@ -21,6 +21,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from app.rules.deadlines import DueDate
 from app.rules.permissions import sees_every_event
 from app.rules.vocabulary import Audience, NoteVisibility, Role
 
@@ -140,7 +141,7 @@ def shows_timeline_details(view: EventView) -> bool:
 # due time, which for the review stage is `review_by`: not in the reporter view (R3.5), whose
 # `sla` shows the respond, resolve and feedback clocks only. So they are staff filters; a
 # reporter reads the clock of each of their events in its `sla`.
-_DUE_TIMES: Final = frozenset({"respond_by", "resolve_by", "feedback_by", "review_by"})
+_DUE_TIMES: Final = frozenset(due.value for due in DueDate)
 LIST_FILTER_FIELDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
         "status": frozenset({"status"}),

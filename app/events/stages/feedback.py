@@ -164,19 +164,7 @@ async def record_satisfaction(stage: Stage, data: SatisfactionIn) -> Satisfactio
             f"Unreachable needs at least {stage.policy.gates.satisfaction_attempts} attempts",
         )
     row = await _save_satisfaction(
-        stage.session,
-        stage.event,
-        Satisfaction(
-            id=uuid7(),
-            event_id=stage.event.id,
-            score=data.score,
-            comment=data.comment,
-            unreachable=data.unreachable,
-            attempts=data.attempts or 1,
-            source=SatisfactionSource.DESK,
-            recorded_by=stage.actor.user_id,
-            created_at=stage.now,
-        ),
+        stage.session, stage.event, data, SatisfactionSource.DESK, stage.actor.user_id, stage.now
     )
     await stage.record(
         "satisfaction",
@@ -189,11 +177,27 @@ async def record_satisfaction(stage: Stage, data: SatisfactionIn) -> Satisfactio
 
 
 async def _save_satisfaction(
-    session: AsyncSession, event: Event, row: Satisfaction
+    session: AsyncSession,
+    event: Event,
+    data: SatisfactionIn,
+    source: SatisfactionSource,
+    recorded_by: uuid.UUID | None,
+    now: datetime,
 ) -> Satisfaction:
     """One satisfaction per loop (409 when there is one); its KPI facts go on the event."""
     if await repository.has_satisfaction(session, event.id):
         raise Conflict("Satisfaction is already recorded for this event")
+    row = Satisfaction(
+        id=uuid7(),
+        event_id=event.id,
+        score=data.score,
+        comment=data.comment,
+        unreachable=data.unreachable,
+        attempts=data.attempts or 1,
+        source=source,
+        recorded_by=recorded_by,
+        created_at=now,
+    )
     event.satisfaction_score, event.satisfaction_unreachable = row.score, row.unreachable
     repository.add(session, row)
     await repository.flush(session)
@@ -259,18 +263,11 @@ async def answer_survey(
     event = await repository.lock_event(session, event.id)
     if event.status not in lifecycle.IN_STATUS[Activity.RECORD_SATISFACTION]:
         raise SurveyExpired("This survey is no longer open")
-    row = Satisfaction(
-        id=uuid7(),
-        event_id=event.id,
-        score=data.score,
-        comment=data.comment,
-        unreachable=False,
-        attempts=1,
-        source=SatisfactionSource.SURVEY,
-        recorded_by=None,
-        created_at=now,
+    # The customer's own answer: a score, as the desk would record it (one attempt).
+    answer = SatisfactionIn(score=data.score, comment=data.comment)
+    await _save_satisfaction(
+        session, event, answer, SatisfactionSource.SURVEY, recorded_by=None, now=now
     )
-    await _save_satisfaction(session, event, row)
     survey.used_at = now
     recorder = timeline.Recorder(session, event.id, await timeline.chain_head(session, event.id))
     entry = timeline.Entry(
