@@ -151,11 +151,17 @@ async def event_facts(
         .where(Event.id.in_(event_ids))
     )
     rows = {row["id"]: dict(row) for row in (await session.execute(statement)).mappings()}
-    # One pass over the events for the recurrences of all of them (R1.1, R5.4).
+    # The later events that recur each of them (R1.1, R5.4: linked to it by `recurrence_of`,
+    # or matched to it at classification), each counted once, in one statement.
+    linked = sa.select(Event.id, Event.recurrence_of.label("original")).where(
+        Event.recurrence_of.in_(event_ids)
+    )
+    matched = sa.select(Event.id, Event.recurrence_match_id.label("original")).where(
+        Event.recurrence_match_id.in_(event_ids)
+    )
+    later = sa.union(linked, matched).subquery()
     recurrences = await session.execute(
-        sa.select(Event.recurrence_of, sa.func.count())
-        .where(Event.recurrence_of.in_(event_ids))
-        .group_by(Event.recurrence_of)
+        sa.select(later.c.original, sa.func.count()).group_by(later.c.original)
     )
     counts = {row[0]: row[1] for row in recurrences}
     for event_id, row in rows.items():

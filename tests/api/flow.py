@@ -488,13 +488,17 @@ async def walk(
     *,
     reporter: Actor | None = None,
     satisfied: bool = True,
+    text: tuple[str, str] | None = None,
 ) -> JSON:
     """A new event of `scenario`, taken along the happy path up to `to`; returns the event.
 
     Before review an important or major event gets one improvement action of the lead
     department; after review the handler completes it and the head verifies it. With
-    `satisfied` the desk records a score before review (so a reviewed event can close)."""
-    event = await intake(client, reporter or cast.reporter, scenario)
+    `satisfied` the desk records a score before review (so a reviewed event can close).
+    `text`: its title and description (else all walked events read alike, and a later one
+    of the same category is matched as a recurrence of a closed one, R5.4)."""
+    overrides = {} if text is None else {"title": text[0], "description": text[1]}
+    event = await intake(client, reporter or cast.reporter, scenario, **overrides)
     event_id = event["id"]
     steps: list[tuple[Status, Callable[[], Awaitable[JSON]]]] = [
         (Status.CLASSIFIED, lambda: classify(client, cast.desk, event_id, scenario)),

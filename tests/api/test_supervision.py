@@ -51,9 +51,17 @@ def answers(item: JSON) -> dict[str, str]:
     return {q: item[q]["prefilled"] for q in QUESTIONS}
 
 
+# Texts unlike each other: events that read alike are matched as recurrences (R5.4).
+ON_TIME = ("Printer queue stuck", "The shared printer keeps every job waiting since Monday.")
+REOPENED = ("Payroll export misses overtime", "Overtime hours are absent from the export file.")
+UNSATISFIED = ("Badge reader rejects cards", "Entrance badge reader at gate two refuses staff.")
+LATE = ("Supplier invoice in wrong currency", "Invoice 4411 arrived in dollars, not euros.")
+
+
 async def _reopened(client: httpx.AsyncClient, cast: Cast) -> str:
     """Closed after one reopen (R3.4: the reporter was not satisfied with the first result)."""
-    event_id: str = (await walk(client, cast, BUSINESS_ISSUE, Status.FEEDBACK_GIVEN))["id"]
+    event = await walk(client, cast, BUSINESS_ISSUE, Status.FEEDBACK_GIVEN, text=REOPENED)
+    event_id: str = event["id"]
     await call(client, "POST", url(event_id, "/reopen"), cast.desk, json={"reason": "Again"})
     await call(client, "POST", url(event_id, "/resolution"), cast.handler, json=RESOLUTION)
     await flow.give_feedback(client, cast, event_id)
@@ -65,7 +73,9 @@ async def _reopened(client: httpx.AsyncClient, cast: Cast) -> str:
 
 async def _unsatisfied(client: httpx.AsyncClient, cast: Cast) -> str:
     """Closed with a satisfaction score of 1."""
-    event = await walk(client, cast, BUSINESS_ISSUE, Status.FEEDBACK_GIVEN, satisfied=False)
+    event = await walk(
+        client, cast, BUSINESS_ISSUE, Status.FEEDBACK_GIVEN, satisfied=False, text=UNSATISFIED
+    )
     await flow.satisfaction(client, cast.desk, event["id"], 1)
     await flow.review(client, cast.handler, event["id"], meeting=False)
     await flow.close(client, cast.desk, event["id"])
@@ -77,7 +87,7 @@ async def _late_intake(
 ) -> str:
     """Closed, but classified and assigned after its respond deadline (the deadline is moved
     before the classification in the database: the API cannot make time pass)."""
-    event_id: str = (await walk(client, cast, BUSINESS_ISSUE, Status.CLOSED))["id"]
+    event_id: str = (await walk(client, cast, BUSINESS_ISSUE, Status.CLOSED, text=LATE))["id"]
     async with session_maker() as session:
         await session.execute(
             sa.update(Event)
@@ -165,21 +175,30 @@ async def test_prefilled_answers_match_the_facts_and_risky_events_weigh_more(
     what the service knows, with the facts behind them; a reopened, an unsatisfied (score 1)
     and a late event carry their risk factor (weight 1 + 2)."""
     cast = await make_cast(make_actor, "IT")
-    on_time = (await walk(client, cast, BUSINESS_ISSUE, Status.CLOSED))["id"]
+    on_time = (await walk(client, cast, BUSINESS_ISSUE, Status.CLOSED, text=ON_TIME))["id"]
     reopened = await _reopened(client, cast)
     unsatisfied = await _unsatisfied(client, cast)
     late = await _late_intake(client, cast, session_maker)
+    # The same problem again (R1.1): the same text, classified in the same category while
+    # `late` is closed within the window, is matched to it as a recurrence (R5.4).
+    again = await walk(client, cast, BUSINESS_ISSUE, Status.CLASSIFIED, text=LATE)
+    assert again["recurrence_match_id"] == late
 
-    check = await spot_check(client, cast.supervisor, sample_size=4, min_per_stratum=0, seed=7)
+    check = await spot_check(
+        client, cast.supervisor, sample_size=5, min_per_stratum=0, seed=7, statuses=["closed"]
+    )
 
     assert check["population_size"] == 4
     items = {i["event_id"]: i for i in check["items"]}
     assert set(items) == {on_time, reopened, unsatisfied, late}
     passed = dict.fromkeys(QUESTIONS, "pass")
     assert answers(items[on_time]) == passed
+    assert items[on_time]["result_effective"]["facts"]["recurrences"] == 0
     assert answers(items[reopened]) == {**passed, "result_effective": "fail"}
     assert answers(items[unsatisfied]) == {**passed, "result_effective": "fail"}
-    assert answers(items[late]) == {**passed, "intake_timely": "fail"}
+    assert answers(items[late]) == {**passed, "intake_timely": "fail", "result_effective": "fail"}
+    assert items[late]["result_effective"]["findings"] == ["recurred"]
+    assert items[late]["result_effective"]["facts"]["recurrences"] == 1
 
     assert items[reopened]["result_effective"]["findings"] == ["reopened"]
     assert items[reopened]["result_effective"]["facts"]["reopened"] == 1
