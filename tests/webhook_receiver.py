@@ -29,6 +29,7 @@ class Received:
     body: bytes
     verified_by: tuple[str, ...]
     headers: dict[str, str] = field(repr=False)
+    client_port: int = 0  # the sender's port: one per connection it opened
 
     @property
     def json(self) -> Any:
@@ -118,6 +119,7 @@ class Receiver:
                 body=body,
                 verified_by=tuple(verified),
                 headers=headers,
+                client_port=(scope.get("client") or ("", 0))[1],
             )
             self.received.append(got)
             self._lock.notify_all()

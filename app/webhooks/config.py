@@ -19,8 +19,7 @@ class WebhookSettings(BaseSettings):
     # The delivery jobs' own poll: a message written now leaves within about two polls.
     poll_seconds: float = Field(default=0.2, gt=0, alias="WEBHOOK_POLL_SECONDS")
     # Messages sent per piece (one transaction), and at most this many at once to one endpoint
-    # (httpx's connection pool costs more CPU per request the more connections it has in use:
-    # 4 was measured fastest, bench/README.md).
+    # (as many kept-alive connections to it; 4 keeps a local receiver busy, bench/README.md).
     batch_size: int = Field(default=200, ge=1, le=5000, alias="WEBHOOK_BATCH_SIZE")
     endpoint_concurrency: int = Field(default=4, ge=1, le=256, alias="WEBHOOK_ENDPOINT_CONCURRENCY")
     # Item 7: delivered messages and the delivery log are kept this many days.

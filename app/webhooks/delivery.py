@@ -6,9 +6,12 @@
   endpoint exists it writes nothing at all (so the runner costs intake nothing when nobody
   listens): those messages are skipped in bulk once an endpoint exists, and purged.
 * `deliver`: claims due rows with FOR UPDATE SKIP LOCKED (each the first still to be sent
-  about its event to its endpoint), POSTs them signed over one shared `httpx.AsyncClient`,
-  at most `WEBHOOK_ENDPOINT_CONCURRENCY` at once per endpoint, and records every attempt in
-  the same transaction: a delivered row is deleted, a failed one waits for its next attempt.
+  about its event to its endpoint), POSTs them signed over the process's kept-alive
+  connections (`transport.Connections`: httpcore, HTTP/1.1, no redirects, timeouts), at most
+  `WEBHOOK_ENDPOINT_CONCURRENCY` at once per endpoint (that many lanes, each sending its
+  endpoint's rows one after another), and records every attempt in the same transaction: a
+  delivered row is deleted, a failed one waits for its next attempt. A message's body is
+  rendered once per view, whatever the number of endpoints receiving it.
   The row stays locked while it is sent, so no other runner sends it at the same time; a
   runner killed mid-piece leaves its rows as they were, and they are sent again (the same
   `webhook-id`): at-least-once.
@@ -22,12 +25,11 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-import httpx
 import structlog
 
 from app.core import metrics
@@ -40,7 +42,7 @@ from app.webhooks.audience import DISABLED_TYPE, TEST_TYPE, order_version, view_
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 from app.webhooks.payload import Outgoing, render
 from app.webhooks.signing import Signer
-from app.webhooks.transport import transport
+from app.webhooks.transport import Answer, Connections
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +57,12 @@ FANOUT_BATCH: Final = 500
 PURGE_BATCH: Final = 5000
 EXCERPT_BYTES: Final = 1024
 USER_AGENT: Final = "closed-loop-events-webhooks/1"
+_FIXED_HEADERS: Final = (
+    (b"user-agent", USER_AGENT.encode()),
+    (b"content-type", b"application/json"),
+)
 GONE: Final = 410
+KEEPALIVE_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +87,8 @@ def _excerpt(raw: bytes) -> str | None:
 
 
 class Deliverer:
-    """The webhook jobs' work and what it keeps across pieces: the one HTTP client of the
-    process (pooled connections, timeouts, no redirects) and the signers."""
+    """The webhook jobs' work and what it keeps across pieces: the process's connections to
+    the receivers (kept alive, timeouts, no redirects) and the signers."""
 
     def __init__(
         self,
@@ -92,27 +99,11 @@ class Deliverer:
         self.settings = settings or get_webhook_settings()
         self.jitter = jitter
         self.signer = Signer()
-        self._client: httpx.AsyncClient | None = None
+        self.connections = Connections(
+            allow_private=self.settings.allow_private_targets, keepalive_expiry=KEEPALIVE_SECONDS
+        )
         self._queued = asyncio.Event()
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(
-                max_connections=max(256, self.settings.batch_size),
-                max_keepalive_connections=128,
-                keepalive_expiry=30,
-            )
-            self._client = httpx.AsyncClient(
-                transport=transport(
-                    allow_private=self.settings.allow_private_targets, limits=limits
-                ),
-                timeout=httpx.Timeout(self.settings.timeout_seconds),
-                follow_redirects=False,
-                trust_env=False,
-                headers={"user-agent": USER_AGENT, "content-type": "application/json"},
-            )
-        return self._client
+        self._base_url = self.settings.public_base_url.rstrip("/")
 
     async def queued(self) -> None:
         """Returns once a fan-out of this process has queued messages (and committed): the
@@ -121,9 +112,7 @@ class Deliverer:
         self._queued.clear()
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self.connections.aclose()
 
     # ---- fan-out ------------------------------------------------------------------------
 
@@ -193,15 +182,8 @@ class Deliverer:
         claimed = await repository.claim_due(session, now, self.settings.batch_size)
         if not claimed:
             return 0
-        gates: dict[uuid.UUID, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self.settings.endpoint_concurrency)
-        )
-
-        async def send(row: repository.Claimed) -> Result:
-            async with gates[row.endpoint_id]:
-                return await self.send(row, now)
-
-        results = await asyncio.gather(*(send(row) for row in claimed))
+        await self.connections.sweep()
+        results = await self._send_all(claimed, now)
 
         done: list[uuid.UUID] = []
         retry: list[dict[str, Any]] = []
@@ -260,6 +242,32 @@ class Deliverer:
         await self._health(piece, succeeded=succeeded, failed=failed, gone=gone)
         return len(claimed)
 
+    async def _send_all(self, claimed: list[repository.Claimed], now: datetime) -> list[Result]:
+        """Send every claimed row: per endpoint, `endpoint_concurrency` lanes take its rows in
+        turn, so at most that many are in flight to it; the results in the rows' order."""
+        results: list[Result | None] = [None] * len(claimed)
+        bodies: dict[tuple[uuid.UUID, str], bytes] = {}
+        by_endpoint: dict[uuid.UUID, list[int]] = defaultdict(list)
+        for index, row in enumerate(claimed):
+            by_endpoint[row.endpoint_id].append(index)
+
+        async def lane(todo: Iterator[int]) -> None:
+            for index in todo:
+                row = claimed[index]
+                key = (row.message_id, row.view)
+                body = bodies.get(key)
+                if body is None:
+                    body = bodies[key] = self.body(row)
+                results[index] = await self.send(row, body, now)
+
+        lanes: list[Coroutine[Any, Any, None]] = []
+        for indexes in by_endpoint.values():
+            todo = iter(indexes)  # shared by the endpoint's lanes
+            width = min(self.settings.endpoint_concurrency, len(indexes))
+            lanes.extend(lane(todo) for _ in range(width))
+        await asyncio.gather(*lanes)
+        return [result for result in results if result is not None]
+
     async def _health(
         self,
         piece: Piece,
@@ -282,9 +290,9 @@ class Deliverer:
                     piece, endpoint_id, "every attempt failed for 5 days", failing_since
                 )
 
-    async def send(self, row: repository.Claimed, now: datetime) -> Result:
-        """One signed POST of `row`'s message; never raises for what the receiver does."""
-        body = render(
+    def body(self, row: repository.Claimed) -> bytes:
+        """The body `row`'s endpoint receives (the message in the endpoint owner's view)."""
+        return render(
             Outgoing(
                 type=row.type,
                 timestamp=str(row.payload.get("timestamp", "")),
@@ -295,41 +303,39 @@ class Deliverer:
                 version=row.event_version,
                 view=EventView(row.view),
             ),
-            base_url=self.settings.public_base_url.rstrip("/"),
+            base_url=self._base_url,
         )
+
+    async def send(self, row: repository.Claimed, body: bytes, now: datetime) -> Result:
+        """One signed POST of `body` (`row`'s message); never raises for what the receiver
+        does."""
         secrets = [row.secret]
         expires = row.previous_secret_expires_at
         if row.previous_secret and expires is not None and expires > now:
             secrets.append(row.previous_secret)
-        headers = self.signer.headers(str(row.message_id), utcnow(), body, secrets)
+        signed = self.signer.headers(str(row.message_id), utcnow(), body.decode(), secrets)
         started = time.perf_counter()
-        status: int | None = None
-        raw = b""
+        answer: Answer | None = None
         error: str | None = None
-        retry_after: str | None = None
         timeout = self.settings.timeout_seconds
         try:
-            async with (
-                asyncio.timeout(timeout),
-                self.client.stream("POST", row.url, content=body.encode(), headers=headers) as got,
-            ):
-                status = got.status_code
-                retry_after = got.headers.get("retry-after")
-                async for chunk in got.aiter_bytes():
-                    raw += chunk
-                    if len(raw) >= EXCERPT_BYTES:
-                        break
+            async with asyncio.timeout(timeout):
+                answer = await self.connections.post(
+                    row.url, [*_FIXED_HEADERS, *signed], body, timeout=timeout, limit=EXCERPT_BYTES
+                )
         except TimeoutError:
-            status, error = None, f"no answer within {timeout:g} s"
+            error = f"no answer within {timeout:g} s"
         except Exception as exc:  # whatever the target does, the attempt is recorded
-            if status is None:
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            error = f"{type(exc).__name__}: {exc}"[:500]
         duration = round((time.perf_counter() - started) * 1000)
-        if error is None and status is not None and not 200 <= status < 300:
+        if answer is None:
+            return Result(None, duration, error, None, None)
+        status = answer.status
+        if not 200 <= status < 300:
             error = f"HTTP {status}" + (
                 " (redirects are not followed)" if 300 <= status < 400 else ""
             )
-        return Result(status, duration, error, _excerpt(raw), retry_after)
+        return Result(status, duration, error, _excerpt(answer.head), answer.retry_after)
 
     async def _disable(
         self, piece: Piece, endpoint_id: uuid.UUID, reason: str, failing_since: datetime | None

@@ -33,7 +33,7 @@ class Outgoing:
     view: EventView
 
 
-def render(message: Outgoing, *, base_url: str = "") -> str:
+def render(message: Outgoing, *, base_url: str = "") -> bytes:
     """The JSON body (compact, UTF-8), at most `MAX_BODY_BYTES`."""
     data: dict[str, Any] = dict(message.data)
     if message.event_id is not None:
@@ -47,8 +47,8 @@ def render(message: Outgoing, *, base_url: str = "") -> str:
         data["version"] = message.version
         data["links"] = {"self": f"{base_url}/v1/events/{message.event_id}"}
     body = {"type": message.type, "timestamp": message.timestamp, "data": data}
-    text = orjson.dumps(body).decode()
-    if len(text.encode()) > MAX_BODY_BYTES:
+    raw = orjson.dumps(body)
+    if len(raw) > MAX_BODY_BYTES:
         body["data"] = {k: data[k] for k in SUMMARY_KEYS if k in data} | {"truncated": True}
-        text = orjson.dumps(body).decode()
-    return text
+        raw = orjson.dumps(body)
+    return raw

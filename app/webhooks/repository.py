@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import Cursor, newest_first
@@ -181,7 +181,8 @@ async def publish_unheard(
 
 async def mark_published(session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime) -> None:
     await session.execute(
-        sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=now)
+        sa.text("UPDATE outbox_message SET published_at = :now WHERE id = ANY(:ids)"),
+        {"now": now, "ids": list(ids)},
     )
 
 
@@ -272,19 +273,51 @@ async def event_facts(
         return {}
     rows = await session.execute(_FACTS_SQL, {"ids": list(event_ids)})
     return {
-        r.id: EventFacts(
-            id=r.id,
-            version=r.version,
-            created_by=r.created_by,
-            lead=r.lead_department,
-            cooperating=tuple(r.cooperating_departments or ()),
-            involved=tuple(r.involved_departments or ()),
-            step_owners=frozenset(r.step_owners or ()),
-            action_departments=frozenset(r.action_departments or ()),
-            reporter_user=r.reporter_user_id,
+        id_: EventFacts(
+            id=id_,
+            version=version,
+            created_by=created_by,
+            lead=lead,
+            cooperating=tuple(cooperating or ()),
+            involved=tuple(involved or ()),
+            step_owners=frozenset(step_owners or ()),
+            action_departments=frozenset(action_departments or ()),
+            reporter_user=reporter,
         )
-        for r in rows
+        for (
+            id_,
+            version,
+            created_by,
+            lead,
+            cooperating,
+            involved,
+            reporter,
+            step_owners,
+            action_departments,
+        ) in rows
     }
+
+
+# One statement over arrays, whatever the number of rows (bound parameters one by one cost
+# SQLAlchemy a compilation per batch size and Python work per value).
+_DISPATCH_COLUMNS: Final = (
+    ("id", "uuid"),
+    ("endpoint_id", "uuid"),
+    ("message_id", "uuid"),
+    ("event_id", "uuid"),
+    ("event_version", "int"),
+    ("view", "varchar"),
+    ("attempts", "int"),
+    ("next_attempt_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+)
+_QUEUE_SQL: Final = sa.text(
+    f"INSERT INTO webhook_dispatch ({', '.join(n for n, _t in _DISPATCH_COLUMNS)}) "
+    "SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _DISPATCH_COLUMNS)
+    + ") ON CONFLICT ON CONSTRAINT uq_webhook_dispatch_endpoint_id_message_id"
+    " DO UPDATE SET next_attempt_at = excluded.next_attempt_at"
+)
 
 
 async def queue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -292,12 +325,9 @@ async def queue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int
     that endpoint is made due at the new row's time instead. Returns how many."""
     if not rows:
         return 0
-    stmt = insert(WebhookDispatch)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_webhook_dispatch_endpoint_id_message_id",
-        set_={"next_attempt_at": stmt.excluded.next_attempt_at},
+    await session.execute(
+        _QUEUE_SQL, {name: [row[name] for row in rows] for name, _type in _DISPATCH_COLUMNS}
     )
-    await session.execute(stmt, list(rows))
     return len(rows)
 
 
@@ -329,7 +359,7 @@ class Claimed:
 # endpoint (item 2's order); rows another runner holds are skipped, not waited for.
 _CLAIM_SQL: Final = sa.text("""
 SELECT d.id, d.endpoint_id, d.message_id, d.event_id, d.event_version, d.view, d.attempts,
-       m.type, m.payload, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+       m.type, m.payload::text, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
        ev.ref AS event_ref, ev.title AS event_title
 FROM webhook_dispatch d
 JOIN webhook_endpoint w ON w.id = d.endpoint_id
@@ -347,8 +377,15 @@ FOR UPDATE OF d SKIP LOCKED
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Claimed]:
+    """Due rows, locked (`_CLAIM_SQL`); the payload is read as text and parsed by orjson
+    (several times faster than the driver's JSON codec, on every message delivered)."""
     rows = await session.execute(_CLAIM_SQL, {"now": now, "limit": limit})
-    return [Claimed(*r) for r in rows]
+    claimed = []
+    for row in rows:
+        fields: list[Any] = list(row)
+        fields[8] = orjson.loads(fields[8])
+        claimed.append(Claimed(*fields))
+    return claimed
 
 
 async def finish(
@@ -363,7 +400,9 @@ async def finish(
     next attempt, and so do the later rows about the same event for the same endpoint (they
     could not go before it anyway); `attempts` go to the delivery log."""
     if done:
-        await session.execute(sa.delete(WebhookDispatch).where(WebhookDispatch.id.in_(done)))
+        await session.execute(
+            sa.text("DELETE FROM webhook_dispatch WHERE id = ANY(:ids)"), {"ids": list(done)}
+        )
     if retry:
         await session.execute(
             sa.text("""

@@ -38,11 +38,12 @@ class Signer:
 
     def headers(
         self, message_id: str, at: datetime, body: str, secrets_: Sequence[str]
-    ) -> dict[str, str]:
-        """The three Standard Webhooks headers for `body` sent at `at`."""
+    ) -> list[tuple[bytes, bytes]]:
+        """The three Standard Webhooks headers for `body` sent at `at`, as (name, value)
+        bytes, as they go on the wire."""
         signatures = " ".join(self._hook(s).sign(message_id, at, body) for s in secrets_)
-        return {
-            "webhook-id": message_id,
-            "webhook-timestamp": str(int(at.timestamp())),
-            "webhook-signature": signatures,
-        }
+        return [
+            (b"webhook-id", message_id.encode()),
+            (b"webhook-timestamp", str(int(at.timestamp())).encode()),
+            (b"webhook-signature", signatures.encode()),
+        ]
