@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.cors import CORSMiddleware
 
@@ -21,7 +21,6 @@ from app.core.migrations import head_revision
 from app.core.oidc import OidcVerifier
 from app.core.openapi import install_openapi
 from app.core.outage import OutageMiddleware
-from app.core.query import reject_unknown_query
 from app.core.security_headers import SecurityHeaders
 from app.core.transaction import TransactionMiddleware
 from app.directory.repository import PRINCIPAL_STORE
@@ -131,8 +130,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # FastAPI's built-in OpenTelemetry probes the global providers on every request; this
         # service exports no traces, so the probe is switched off (bench/README.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # Issue 13 item 6: a query parameter the route does not declare is a 422.
-        dependencies=[Depends(reject_unknown_query)],
         # Issue 15 item 2: /docs and /redoc are served offline by `install_docs` below.
         docs_url=None,
         redoc_url=None,
@@ -157,7 +154,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         public=lambda path: not path.startswith("/v1/") or path.startswith(feedback.LOGIN_FREE),
         oidc_issuer=settings.oidc_issuer,
     )
-    _install_middleware(app, settings, oidc)
     # The hot routes first: routes are matched in order, one by one.
     routers = (
         intake.router,
@@ -180,6 +176,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     for router in routers:
         app.include_router(router)
+    # After the API's routes: the docs pages it adds are matched after them.
+    _install_middleware(app, settings, oidc)
     # Issue 16 item 6: the reference console, plain files on the public API (app/console).
     console.install(app, settings)
     return app

@@ -6,11 +6,12 @@ import pathlib
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import FastAPI, Path, Query
 from fastapi.responses import FileResponse
 
 from app.core.config import Settings
 from app.core.errors import NotFound
+from app.core.query import ApiRouter
 from app.core.schemas import ResponseModel
 from app.core.security_headers import API_CSP, Headers
 
@@ -105,7 +106,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     redirects to `PATH/` (the router's trailing-slash redirect), which relative URLs need."""
     config = ConsoleConfig(oidc=_oidc(settings))
     files = _files()
-    router = APIRouter(prefix=PATH, include_in_schema=False)
+    router = ApiRouter(prefix=PATH, include_in_schema=False)
 
     def send(name: str) -> FileResponse:
         path = files.get(name)

@@ -3,18 +3,19 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 
 from app.core.auth import CurrentPrincipal, current_principal, require_roles
 from app.core.db import SessionDep
 from app.core.idempotency import withhold_from_replay
+from app.core.query import ApiRouter
 from app.core.responses import Created
 from app.core.schemas import DeptCode
 from app.directory import schemas as api
 from app.directory import service
 from app.rules.vocabulary import Role
 
-router = APIRouter(prefix="/v1", tags=["directory"])
+router = ApiRouter(prefix="/v1", tags=["directory"])
 CodePath = Annotated[str, Path(max_length=16)]
 # Who may call a route (checked before it runs; the routes do not need the caller itself).
 CALLER = [Depends(current_principal)]

@@ -2,15 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from app.core.auth import request_principal
+from app.core.query import ApiRouter
 from app.core.schemas import AwareDatetime
 from app.kpis import service
 from app.kpis.schemas import KpiReport
 from app.rules.kpis import KpiGroup
 
-router = APIRouter(
+router = ApiRouter(
     prefix="/v1/kpis",
     tags=["kpis"],
     responses={403: {"description": "Only supervisors, admins and department heads (R5.4)"}},

@@ -3,15 +3,16 @@
 import hmac
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from app.core import metrics
 from app.core.db import SessionDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized
+from app.core.query import ApiRouter
 from app.ops import repository
 
-router = APIRouter(tags=["operations"])
+router = ApiRouter(tags=["operations"])
 RETRY_AFTER = {"Retry-After": str(ServiceUnavailable.retry_after)}
 
 

@@ -2,16 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from app.core.auth import AdminPrincipal, CurrentPrincipal
 from app.core.clock import utcnow
 from app.core.db import SessionDep
+from app.core.query import ApiRouter
 from app.policy import service
 from app.policy.schemas import EvaluateRequest, EvaluateResult, PolicyRead, PolicyUpdate
 from app.policy.service import PolicyDep
 
-router = APIRouter(prefix="/v1/policy", tags=["policy"])
+router = ApiRouter(prefix="/v1/policy", tags=["policy"])
 
 
 @router.get("")

@@ -3,11 +3,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 
 from app.core.context import ContextDep, RequestContext
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, PageDep, next_link
 from app.core.preconditions import etag
+from app.core.query import ApiRouter
 from app.core.responses import Created
 from app.core.schemas import DeptCode
 from app.rules.vocabulary import OrderStatus
@@ -38,8 +39,8 @@ async def _order_change(context: ContextDep, if_match: IfMatch = None) -> Reques
 # A change to one order: the request's context with its If-Match precondition.
 OrderChange = Annotated[RequestContext, Depends(_order_change)]
 
-spot_checks = APIRouter(prefix="/v1/spot-checks", tags=["supervision"], responses=RESPONSES)
-rectifications = APIRouter(
+spot_checks = ApiRouter(prefix="/v1/spot-checks", tags=["supervision"], responses=RESPONSES)
+rectifications = ApiRouter(
     prefix="/v1/rectifications",
     tags=["supervision"],
     responses={**RESPONSES, 412: {"description": "If-Match names another version"}},

@@ -4,17 +4,18 @@ replay (issue 13, items 1 and 4; product.md section 8)."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 
 from app.core.context import ContextDep
 from app.core.idempotency import withhold_from_replay
 from app.core.pagination import PageDep
+from app.core.query import ApiRouter
 from app.core.responses import Created
 from app.webhooks import schemas as api
 from app.webhooks import service
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 
-router = APIRouter(
+router = ApiRouter(
     prefix="/v1/webhook-endpoints",
     tags=["webhooks"],
     responses={403: {"description": "Only admins and integration accounts manage endpoints"}},

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import Depends, Header, Path, Request, Response
 from fastapi.params import Depends as DependsParam
 
 from app.core.auth import CurrentPrincipal
@@ -18,6 +18,7 @@ from app.core.clock import utcnow
 from app.core.db import SessionDep
 from app.core.idempotency import withhold_from_replay
 from app.core.preconditions import etag
+from app.core.query import ApiRouter
 from app.events.reading import ReadContext
 from app.events.stages.common import Stage, StageContext, open_stage
 from app.policy.service import PolicyDep
@@ -166,7 +167,7 @@ def _change(op: EventOp, own: list[str]) -> Callable[..., Awaitable[Any]]:
     return endpoint
 
 
-def add_event_routes(router: APIRouter, *ops: EventOp) -> None:
+def add_event_routes(router: ApiRouter, *ops: EventOp) -> None:
     """The routes of `ops` on `router`, in order."""
     for op in ops:
         router.add_api_route(
@@ -180,8 +181,8 @@ def add_event_routes(router: APIRouter, *ops: EventOp) -> None:
         )
 
 
-def event_router(tag: str, *ops: EventOp) -> APIRouter:
+def event_router(tag: str, *ops: EventOp) -> ApiRouter:
     """A router of `ops` under `/v1/events`, tagged `tag`."""
-    router = APIRouter(prefix="/v1/events", tags=[tag])
+    router = ApiRouter(prefix="/v1/events", tags=[tag])
     add_event_routes(router, *ops)
     return router

@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from app.core.clock import utcnow
 from app.core.db import SessionDep
+from app.core.query import ApiRouter
 from app.events.routes.deps import change, event_router
 from app.events.schemas import SurveyAnswer, SurveyRead
 from app.events.stages import feedback
@@ -23,7 +24,7 @@ router = event_router(
         withhold=True,  # the link is shown once: never stored for a replay
     ),
 )
-surveys = APIRouter(prefix="/v1/surveys", tags=["surveys"])
+surveys = ApiRouter(prefix="/v1/surveys", tags=["surveys"])
 # The paths answered without an API key: an `Idempotency-Key` there is scoped to the link
 # (`TransactionMiddleware`), not to a caller (review of issue 10, item 10).
 LOGIN_FREE = ("/v1/surveys/",)

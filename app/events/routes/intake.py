@@ -4,17 +4,17 @@ import uuid
 from typing import Any, Final
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from app.core.auth import request_principal
 from app.core.clock import utcnow
 from app.core.idempotency import IdempotencyClaim
-from app.core.query import query_flag
+from app.core.query import ApiRouter, query_flag
 from app.events import intake, similar
 from app.events.schemas import AnyEventDetail, EventCreate
 from app.policy.service import policy_in_force
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = ApiRouter(prefix="/v1/events", tags=["events"])
 
 # Intake honours `Idempotency-Key` inside its own single statement (see `intake.intake`).
 SELF_IDEMPOTENT = frozenset({("POST", "/v1/events")})

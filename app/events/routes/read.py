@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import TypeAdapter
 
 from app.core.auth import CurrentPrincipal, request_principal
@@ -13,7 +13,7 @@ from app.core.db import SessionDep
 from app.core.errors import Unprocessable
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, next_link
 from app.core.preconditions import etag
-from app.core.query import QueryBool
+from app.core.query import ApiRouter, QueryBool
 from app.core.schemas import AwareDatetime, DeptCode
 from app.events import clocks, reading, similar
 from app.events.clock_schemas import QueueRead
@@ -26,7 +26,7 @@ from app.events.views import dump_event
 from app.policy.service import policy_in_force
 from app.rules.vocabulary import Category, Severity, Status
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = ApiRouter(prefix="/v1/events", tags=["events"])
 
 
 SortQuery = Annotated[
@@ -165,7 +165,7 @@ async def similar_events(
         )
 
 
-queue_router = APIRouter(prefix="/v1/me", tags=["queue"])
+queue_router = ApiRouter(prefix="/v1/me", tags=["queue"])
 
 
 @queue_router.get("/queue")
