@@ -551,6 +551,20 @@ async def load(url: str, *, events: int, seed: int = 42, chunks: int = 8) -> dic
     await _parallel(url, recreate)
     timings["indexes_s"] = time.perf_counter() - t0
 
+    # The words of the loaded texts for prefix searches (intake adds those of its own texts:
+    # app/events/repository/hot.py, `KnownWords`), as the search migration fills them.
+    t0 = time.perf_counter()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO search_lexeme (lexeme) SELECT DISTINCT w.lexeme"
+            " FROM event, unnest(tsvector_to_array(event.search_vector)) AS w(lexeme)"
+            " WHERE w.lexeme !~ '^[0-9]+$' ON CONFLICT DO NOTHING"
+        )
+    finally:
+        await conn.close()
+    timings["lexemes_s"] = time.perf_counter() - t0
+
     conn = await asyncpg.connect(url)
     try:
         t0 = time.perf_counter()

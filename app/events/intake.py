@@ -21,7 +21,7 @@ from app.core.idempotency import (
     stored_response,
     try_lock,
 )
-from app.core.search_text import search_vector
+from app.core.search_text import vector_and_words
 from app.directory.service import department_codes_in
 from app.events import repository, timeline
 from app.events.checks import refuse_unknown_departments, unknown_event
@@ -112,6 +112,7 @@ class _NewEvent:
     values: dict[str, Any]
     entry: dict[str, Any]
     outbox: list[dict[str, Any]]
+    words: list[str]  # of its text, that `search_lexeme` may lack (repository.KnownWords)
 
 
 def _event_values(
@@ -146,8 +147,6 @@ def _event_values(
         "involved_departments": list(dict.fromkeys(data.involved_departments)),
         "involved_people": data.involved_people,
         "recurrence_of": data.recurrence_of,
-        # README, Search: the text as searched, made here so that intake stays one statement.
-        "search_vector": search_vector(data.title, data.description),
         "intake_department": policy.intake_department,
         "cooperating_departments": [],
         "plan_discussed_with": [],
@@ -175,9 +174,12 @@ def _respond_clock(data: EventCreate, *, policy: Policy, now: datetime) -> dict[
 
 
 def _new_event(values: dict[str, Any], data: EventCreate, *, policy_version: int) -> _NewEvent:
-    """The event (its columns, `values`), its first timeline entry (R7.1) and its outbox
-    messages (R3.1.3)."""
+    """The event (its columns, `values`, with its text as searched), its first timeline entry
+    (R7.1) and its outbox messages (R3.1.3)."""
     event_id, respond_by, now = values["id"], values["respond_by"], values["created_at"]
+    # README, Search: the text as searched, made here so that intake stays one statement.
+    vector, words = vector_and_words(data.title, data.description)
+    values = values | {"search_vector": vector}
     after = {
         "status": Status.REPORTED,
         "title": data.title,
@@ -203,7 +205,7 @@ def _new_event(values: dict[str, Any], data: EventCreate, *, policy_version: int
         # R3.1.3: the emergency path starts at once; delivery picks this up.
         urgent = {**summary, "respond_by": respond_by}
         outbox.append(message("event.urgent", event_id=event_id, at=now, data=urgent))
-    return _NewEvent(values, entry, outbox)
+    return _NewEvent(values, entry, outbox, repository.known_words.unknown(words))
 
 
 async def _check_references(database: Database, data: EventCreate, *, actor: Principal) -> None:
@@ -262,6 +264,7 @@ async def intake(
                     timeline=new.entry,
                     outbox=new.outbox,
                     stored=stored,
+                    words=new.words,
                 )
         except asyncpg.ForeignKeyViolationError as exc:
             if exc.constraint_name == repository.REPORTER_USER_REFERENCE:
@@ -283,6 +286,7 @@ async def intake(
             raise
         if not locked:
             raise IdempotencyInFlight()
+        repository.known_words.learn(new.words)
         return answer
     raise AssertionError("unreachable")  # pragma: no cover
 

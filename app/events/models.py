@@ -365,9 +365,10 @@ class SlaFiring(Base):
 
 
 class SearchLexeme(Base):
-    """Every word of every event's search vector, by its spelling (bytewise: COLLATE "C"), kept
-    by the trigger `event_search_lexemes` (migration 4d9f2b6c7e14): a prefix is spelled out as
-    its words before the index is read (app/core/search_text.py, `expanded_query`)."""
+    """Every word of every event's search vector but numbers, by its spelling (bytewise:
+    COLLATE "C"), added by intake's statement (app/events/repository/hot.py, `KnownWords`): a
+    prefix is spelled out as its words before the index is read (app/core/search_text.py,
+    `expanded_query`)."""
 
     __tablename__ = "search_lexeme"
 

@@ -5,14 +5,20 @@
 # ruff: noqa: RUF001, RUF002
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.events.models import Event
+from app.core.auth import Principal
+from app.core.db import driver_connection
+from app.core.pagination import RANKED_SORT, Cursor
+from app.core.search_text import DAY_BLOCK, search_day
+from app.events.models import Event, SearchLexeme
+from app.events.repository import hot
 from app.rules import recurrence
 from app.rules.policy import default_policy
 from app.rules.vocabulary import Role, Status
@@ -95,6 +101,28 @@ async def test_english_words_match_by_prefix(client: httpx.AsyncClient, desk: Ac
     assert await _ids(client, desk, q=f"ｆａｉｌ {tag}") == [fails["id"]]
 
 
+async def test_intake_lists_the_new_words_of_its_text_for_prefix_search(
+    client: httpx.AsyncClient, desk: Actor, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A prefix is spelled out as the words of `search_lexeme` (README, Search): intake's own
+    statement adds the words of its text that its process does not know the table holds,
+    numbers left out; the process then knows them, and an event with a new word is found by
+    a prefix of it at once, in either order."""
+    word = _nonce() + "ing"
+    event = await report(client, desk, title=f"Turbine {word} 20261201", description="Cracked")
+    async with session_maker() as session:
+        found = await session.scalars(
+            sa.select(SearchLexeme.lexeme).where(
+                SearchLexeme.lexeme.in_([word, "20261201", "turbine", "cracked"])
+            )
+        )
+        assert set(found) == {word, "turbine", "cracked"}
+    assert hot.known_words.unknown(["cracked", "turbine", word]) == []
+    assert await _ids(client, desk, q=word[:9]) == [event["id"]]
+    assert await _ids(client, desk, q=word[:9], sort="relevance") == [event["id"]]
+    assert await _ids(client, desk, q="2026120 " + word[:9]) == [event["id"]]
+
+
 async def test_mixed_chinese_and_english_text(client: httpx.AsyncClient, desk: Actor) -> None:
     tag = _nonce()
     phone = await report(
@@ -153,6 +181,192 @@ async def test_a_query_with_nothing_to_search_finds_nothing(
 ) -> None:
     await report(client, desk, title="：：", description="……")
     assert await _ids(client, desk, q="：，。") == []
+
+
+# ---- relevance: the newest matches, read a stretch of days at a time -----------------------
+
+
+async def _relevance(
+    client: httpx.AsyncClient, actor: Actor, q: str, limit: int, **filters: Any
+) -> list[str]:
+    """Every page of `q` in relevance order, through the cursor."""
+    ids: list[str] = []
+    params: dict[str, Any] = {"q": q, "sort": "relevance", "limit": limit, **filters}
+    while True:
+        response = await client.get("/v1/events", params=params, headers=actor.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids += [e["id"] for e in page["items"]]
+        if page["next_cursor"] is None:
+            return ids
+        params["cursor"] = page["next_cursor"]
+
+
+async def test_relevance_ranks_the_newest_matches_of_a_frequent_word_only(
+    client: httpx.AsyncClient, desk: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sort=relevance` ranks the newest SEARCH_CANDIDATES matches (README, Search), not every
+    match: older events with the word in their title (which rank higher) are left out when
+    enough newer ones hold it; the newer ones, ranked alike, come newest first. A word the
+    older ones alone hold ranks them all; a prefix no word starts finds nothing."""
+    monkeypatch.setattr(hot, "SEARCH_CANDIDATES", 12)
+    tag = _nonce()
+    older = [
+        await report(client, desk, title=f"{tag} {tag}old", description=f"{tag} 退款")
+        for _ in range(4)
+    ]
+    newer = []
+    for n in range(16):
+        if n % 3 == 0:
+            await report(client, desk, title="Printer offline", description="Paper jam")
+        newer.append(await report(client, desk, title="Note", description=f"Customer {tag}"))
+    by_time = await _ids(client, desk, q=tag, limit=100)  # every match, newest first
+    assert len(by_time) == 20
+    ranked = await _relevance(client, desk, tag, limit=5)
+    assert ranked == by_time[:12]
+    # With filters (their parameters in every statement), one of the staff view's only.
+    assert await _relevance(client, desk, tag, limit=5, status="reported") == ranked
+    assert await _relevance(client, desk, tag, limit=5, urgent="false", severity="major") == []
+    assert not {e["id"] for e in older} & set(ranked)
+    # Ranking every match would have put the titles first.
+    every = [e["id"] for e in older]
+    assert set(await _relevance(client, desk, f"{tag}old", limit=5)) == set(every)
+    assert await _relevance(client, desk, f"{tag[:-1]}", limit=5) == ranked
+    assert await _relevance(client, desk, f"{tag}zz", limit=5) == []
+    assert await _relevance(client, desk, f"{tag} 退款延误", limit=5) == []
+
+
+def _principal(actor: Actor) -> Principal:
+    return Principal(
+        user_id=actor.id,
+        api_key_id=None,
+        name="Searcher",
+        roles=frozenset(actor.roles),
+        department_id=None,
+        department=actor.department,
+        service_account=False,
+    )
+
+
+async def _pages(
+    connection: Any, actor: Actor, q: str, now: datetime, *, one_statement: bool
+) -> list[str]:
+    """Every page of `q` by relevance (3 rows a page): read by `hot.ranked_page`, or by one
+    statement over every match that keeps the newest SEARCH_CANDIDATES (`hot.list_query`)."""
+    flt = hot.EventFilter(text=q, sort=RANKED_SORT)
+    principal, cursor, ids = _principal(actor), None, []
+    while True:
+        if one_statement:
+            sql, args = hot.list_query(principal, flt, cursor=cursor, limit=3, now=now)
+            rows = [dict(r) for r in await connection.fetch(sql, *args)]
+        else:
+            rows = await hot.ranked_page(
+                connection, principal, flt, cursor=cursor, limit=3, now=now
+            )
+        ids += [str(r["id"]) for r in rows[:3]]
+        if len(rows) <= 3:
+            return ids
+        last = rows[2]
+        cursor = Cursor(last["sort_key"], last["id"], RANKED_SORT, last["rank"])
+
+
+def _kind(sql: str) -> str:
+    """What a statement of `hot.ranked_page` reads: the newest events, days, or the rest."""
+    if "event_search_days" in sql:
+        return "days"
+    return "rest" if "MATERIALIZED" in sql else "walk"
+
+
+async def test_relevance_read_a_stretch_at_a_time_equals_one_statement_over_every_match(
+    client: httpx.AsyncClient,
+    desk: Actor,
+    make_actor: MakeActor,
+    session_maker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`hot.ranked_page` reads the newest events, then more of them or stretches of days
+    before them, then the rest (README, Search); page by page it answers what one statement
+    ranking the newest matches of every match answers: for a common word, a prefix of several
+    words, a phrase, a word of one old event, words nobody wrote, as the desk, as a reporter
+    who sees only their own events and as a handler (who sees the events they reported, in
+    the reporter's view). Small sizes, so that every kind of read happens."""
+    monkeypatch.setattr(hot, "SEARCH_WALK", 4)
+    monkeypatch.setattr(hot, "SEARCH_CANDIDATES", 9)
+    monkeypatch.setattr(hot, "SEARCH_DAYS", 80)
+    tag, number = _nonce(), str(uuid.uuid4().int % 10**12 + 10**12)
+    reporter = await make_actor(Role.REPORTER, department="SALES")
+    handler = await make_actor(Role.HANDLER, department="IT")
+    events = []
+    for n in range(60):
+        words = [tag] if n % 2 == 0 else []
+        words += [f"{tag}x"] if n % 3 == 0 else []
+        words += [f"{tag}r"] if n == 59 else []
+        words += [f"{number}{n}"] if n % 6 == 1 else []  # numbers: read as prefixes
+        title = f"{tag} 快递延误" if n % 7 == 0 else "Note"
+        description = " ".join([*words, "快递延误两周" if n % 5 == 0 else "Paper jam"])
+        author = reporter if n % 4 == 0 else handler if n % 4 == 1 else desk
+        events.append(await report(client, author, title=title, description=description))
+    now = datetime.now(UTC)
+    async with session_maker() as session:
+        for n, event in enumerate(events):  # newest first: a burst, then over 72 days
+            moment = now - (
+                timedelta(minutes=n) if n < 12 else timedelta(days=1.5 * (n - 11), hours=n % 5)
+            )
+            await session.execute(
+                sa.update(Event).where(Event.id == uuid.UUID(event["id"])).values(created_at=moment)
+            )
+        await session.commit()
+    async with session_maker() as session:
+        connection = await driver_connection(session)
+        for more in (50, 0):  # a longer walk when it finds enough, or days at once
+            monkeypatch.setattr(hot, "SEARCH_WALK_MORE", more)
+            for actor in (desk, reporter, handler):
+                for q in (
+                    *(tag, f"{tag}x", f"快递 {tag}", "延误两周", f"{tag}r", f"{tag}q", "误快"),
+                    *(number, f"{number}1 {tag}", f"{number}3"),
+                ):
+                    expected = await _pages(connection, actor, q, now, one_statement=True)
+                    assert await _pages(connection, actor, q, now, one_statement=False) == expected
+            for actor in (desk, reporter):  # more matches than the newest 9
+                assert len(await _pages(connection, actor, tag, now, one_statement=False)) == 9
+        # Every kind of read happened: days through the search index, and the rest.
+        for q, reads in ((tag, ["walk", "days"]), (f"{tag}r", ["walk", "days", "rest"])):
+            trace: list[tuple[str, list[Any]]] = []
+            flt = hot.EventFilter(text=q, sort=RANKED_SORT)
+            await hot.ranked_page(
+                connection, _principal(desk), flt, cursor=None, limit=3, now=now, trace=trace
+            )
+            kinds = [_kind(sql) for sql, _ in trace]
+            assert sorted(set(kinds), key=kinds.index) == reads, kinds
+        # In the burst, walked on: the days of the index cannot tell its events apart.
+        monkeypatch.setattr(hot, "SEARCH_WALK_MORE", 50)
+        trace = []
+        flt = hot.EventFilter(text=tag, sort=RANKED_SORT)
+        await hot.ranked_page(
+            connection, _principal(desk), flt, cursor=None, limit=3, now=now, trace=trace
+        )
+        assert [_kind(sql) for sql, _ in trace] == ["walk", "walk"]
+
+
+async def test_the_search_days_of_the_index_are_those_of_the_code(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """`event_search_days(created_at)`, the second key of the search index (migration
+    4d9f2b6c7e14), is the day `search_day` counts and its block of DAY_BLOCK days."""
+    moments = [
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 12, 2, tzinfo=UTC),
+        datetime(2026, 12, 2, 7, tzinfo=UTC) - timedelta(hours=9),
+        datetime(1999, 12, 30, 12, tzinfo=UTC),
+    ]
+    async with session_maker() as session:
+        for moment in moments:
+            keys = await session.scalar(
+                sa.text("SELECT event_search_days(CAST(:t AS timestamptz))"), {"t": moment}
+            )
+            day = search_day(moment)
+            assert keys == [day, -1 - int(day / DAY_BLOCK)], moment
 
 
 # ---- similar events ------------------------------------------------------------------------

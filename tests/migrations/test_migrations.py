@@ -69,8 +69,9 @@ def test_models_match_migrations(fresh_url: str) -> None:
 
 
 def test_text_search_index_exists_as_modelled(fresh_url: str) -> None:
-    """The search index is a GIN index on the stored vector (README, Search), and the
-    expression index of the `simple` configuration it replaced is gone."""
+    """The search index is a GIN index on the stored vector and the days of creation (README,
+    Search), and the expression index of the `simple` configuration it replaced is gone, as is
+    the vector's index alone (migration 4d9f2b6c7e14)."""
     _in_thread(lambda: upgrade(fresh_url))
     found: dict[str, str] = {}
 
@@ -81,7 +82,8 @@ def test_text_search_index_exists_as_modelled(fresh_url: str) -> None:
                 rows = await conn.execute(
                     sa.text(
                         "SELECT indexname, indexdef FROM pg_indexes"
-                        " WHERE indexname IN ('ix_event_text', 'ix_event_search_vector')"
+                        " WHERE indexname IN"
+                        " ('ix_event_text', 'ix_event_search_vector', 'ix_event_search')"
                     )
                 )
                 found.update({r[0]: r[1] for r in rows})
@@ -89,8 +91,8 @@ def test_text_search_index_exists_as_modelled(fresh_url: str) -> None:
             await engine.dispose()
 
     _in_thread(lambda: asyncio.run(read()))
-    assert list(found) == ["ix_event_search_vector"]
-    assert "USING gin (search_vector)" in found["ix_event_search_vector"]
+    assert list(found) == ["ix_event_search"]
+    assert "USING gin (search_vector, event_search_days(created_at))" in found["ix_event_search"]
 
 
 def test_the_search_migration_gives_existing_events_their_vector(fresh_url: str) -> None:

@@ -2,13 +2,15 @@
 asyncpg connection (no ORM session, no transaction round trips; bench/README.md)."""
 
 import asyncio
+import dataclasses
 import functools
-import json
+import math
+import operator
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -18,7 +20,16 @@ from app.core.auth import Principal
 from app.core.caches import on_reset
 from app.core.db import driver_connection
 from app.core.pagination import Cursor
-from app.core.search_text import search_query
+from app.core.search_text import (
+    SEARCH_EPOCH,
+    Term,
+    day_keys,
+    expanded_query,
+    search_day,
+    search_query,
+    search_terms,
+    spelled_out,
+)
 from app.events.models import Event
 from app.events.repository.visibility import Params, seen
 from app.events.schemas import EventRead, EventReporterRead
@@ -67,6 +78,8 @@ INTAKE_COLUMNS: Final = (
     ("sla_next_at", "timestamptz"),
 )
 _N = len(INTAKE_COLUMNS)
+# The new event's values in the statement's order, in one C call (intake's hot path).
+_INTAKE_VALUES: Final = operator.itemgetter(*(c for c, _ in INTAKE_COLUMNS))
 _P = {
     name: f"${_N + i}"
     for i, name in enumerate(
@@ -88,13 +101,16 @@ _P = {
             "ob_ids",
             "ob_types",
             "ob_payloads",
+            "words",
         ),
         start=1,
     )
 }
 # Intake is ONE statement, run on its own (autocommit): the Idempotency-Key's advisory lock
 # (not taken: nothing is written, the caller answers 409), the key's stored first response,
-# the event, its first timeline entry and its outbox messages. A key already stored or an
+# the event, its first timeline entry, its outbox messages and the words of its text that
+# this process does not know `search_lexeme` holds (`KnownWords`; sorted, so two intakes adding
+# the same new words take their locks in one order). A key already stored or an
 # external_ref already known makes the statement fail on that unique index, so nothing at all
 # is written and the caller takes the slow path.
 INTAKE_SQL: Final = f"""
@@ -124,6 +140,10 @@ WITH lk AS (
     SELECT m.id, m.type, ev.id, m.payload, {_P["at"]}::timestamptz
     FROM ev, unnest({_P["ob_ids"]}::uuid[], {_P["ob_types"]}::varchar[],
                     {_P["ob_payloads"]}::jsonb[]) AS m(id, type, payload)
+), lx AS (
+    INSERT INTO search_lexeme (lexeme)
+    SELECT w.lexeme FROM ev, unnest({_P["words"]}::text[]) AS w(lexeme) ORDER BY w.lexeme
+    ON CONFLICT DO NOTHING
 )
 SELECT ok FROM lk
 """
@@ -165,6 +185,11 @@ class StoredFirstResponse:
     expires_at: datetime
 
 
+def _json_text(value: Any) -> str:
+    """A `jsonb` parameter's text (orjson: intake's hot path)."""
+    return orjson.dumps(value).decode()
+
+
 async def insert_event(
     connection: Any,
     *,
@@ -172,6 +197,7 @@ async def insert_event(
     timeline: Mapping[str, Any],
     outbox: Sequence[Mapping[str, Any]],
     stored: StoredFirstResponse | None,
+    words: Sequence[str] = (),
 ) -> bool:
     """Insert the event, its first timeline entry, its outbox messages and the key's stored
     response in ONE statement; False when the key is held by a request still running.
@@ -181,26 +207,60 @@ async def insert_event(
     written then."""
     ok: bool = await connection.fetchval(
         INTAKE_SQL,
-        *(values[c] for c, _ in INTAKE_COLUMNS),
+        *_INTAKE_VALUES(values),
         None if stored is None else stored.scope + ":" + stored.key,
         None if stored is None else stored.scope,
         None if stored is None else stored.key,
         None if stored is None else stored.request_hash,
-        None if stored is None else json.dumps(dict(stored.headers)),
+        None if stored is None else _json_text(dict(stored.headers)),
         None if stored is None else stored.body,
         None if stored is None else stored.expires_at,
         timeline["id"],
         timeline["at"],
         timeline["actor_id"],
         timeline["action"],
-        json.dumps(timeline["after"]),
+        _json_text(timeline["after"]),
         timeline["prev_hash"],
         timeline["hash"],
         [m["id"] for m in outbox],
         [m["type"] for m in outbox],
-        [json.dumps(m["payload"]) for m in outbox],
+        [_json_text(m["payload"]) for m in outbox],
+        list(words),
     )
     return ok
+
+
+class KnownWords:
+    """The words this process knows the `search_lexeme` table holds (README, Search): a
+    prefix search spells a prefix out as the table's words, so every word of every event's
+    text must be there. An intake sends the words of its text this process does not know,
+    which its statement adds (ON CONFLICT DO NOTHING), and learns them once it succeeded: the
+    words of most texts are known, and most intakes send none. Words are never taken out of
+    the table, so a known word stays true; a full set is emptied (a word then comes once
+    more). A trigger did this before, at about 0.1 ms of PostgreSQL time per intake
+    (bench/README.md)."""
+
+    def __init__(self, maxsize: int = 200_000) -> None:
+        self.maxsize = maxsize
+        self._words: set[str] = set()
+
+    def unknown(self, words: Sequence[str]) -> list[str]:
+        """`words` (sorted) that this process has not seen in the table, in their order."""
+        known = self._words
+        return [w for w in words if w not in known]
+
+    def learn(self, words: Sequence[str]) -> None:
+        """`words` are in the table now (the statement that added them committed)."""
+        if len(self._words) + len(words) > self.maxsize:
+            self._words.clear()
+        self._words.update(words)
+
+    def reset(self) -> None:
+        self._words.clear()
+
+
+known_words = KnownWords()
+on_reset(known_words.reset)
 
 
 EVENT_REF_BLOCK: Final = 50
@@ -524,11 +584,13 @@ SORT_COLUMNS: Final = {
 SEARCH_CANDIDATES: Final = 200
 
 
-def _ranked(select: str, p: Params, *, cursor: Cursor | None, limit: int | None) -> str:
-    """`select` (with its `rank`) as pages in relevance order: the newest SEARCH_CANDIDATES
-    matches (all of them without a limit: CSV exports), best rank first, then newest first;
-    the keyset is (rank, created_at, id)."""
-    candidates = p(None if limit is None else SEARCH_CANDIDATES, "integer")
+def _ranked(
+    select: str, p: Params, *, cursor: Cursor | None, limit: int | None, candidates: int | None
+) -> str:
+    """`select` (with its `rank`) as pages in relevance order: the newest `candidates`
+    matches (all of them: None), best rank first, then newest first; the keyset is (rank,
+    created_at, id)."""
+    newest = p(candidates, "integer")
     after = ""
     if cursor is not None:
         after = (
@@ -537,9 +599,45 @@ def _ranked(select: str, p: Params, *, cursor: Cursor | None, limit: int | None)
         )
     rows = p(None if limit is None else limit + 1, "integer")
     return (
-        f"SELECT * FROM ({select} ORDER BY e.created_at DESC, e.id DESC LIMIT {candidates}) m"
+        f"SELECT * FROM ({select} ORDER BY e.created_at DESC, e.id DESC LIMIT {newest}) m"
         f"{after} ORDER BY m.rank DESC, m.sort_key DESC, m.id DESC LIMIT {rows}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The caller's view of a list (rules.views): its columns, the join that reads whether
+    they are involved, the visibility rule (None: every event) and the filters."""
+
+    columns: str
+    joined: str
+    visible: str | None
+    where: list[str]
+
+
+def _view(principal: Principal, flt: EventFilter, p: Params, now: datetime) -> _View:
+    """The columns of the caller's view (rules.views), as in `get_query`, and the conditions:
+    the visibility rule and the filters; a filter on a field only the staff view shows holds
+    only where the caller has the staff view (review of issue 10, item 1): `(involved AND
+    ...)`, `involved` read once per row (item 6)."""
+    visible = seen(principal, p)
+    filters = _filters(flt, p, now)
+    where = [clause for name, clause in filters if not _staff_only(name, flt)]
+    staff_only = [clause for name, clause in filters if _staff_only(name, flt)]
+    if visible.where is None:
+        return _View(_LIST_SELECT, "", None, where + staff_only)
+    if visible.involved is None:
+        # Refused before (reading.list_events); here too, should a caller get this far (the
+        # clauses stay, so that their parameters keep their types).
+        where += ["false", *staff_only] if staff_only else []
+        return _View(_REPORTER_SELECT, "", visible.where, where)
+    joined = " " + _INVOLVED_JOIN.format(involved=visible.involved_row or visible.involved)
+    where += [*staff_only, "v.involved"] if staff_only else []
+    return _View(f"{_LIST_SELECT}, v.involved", joined, visible.where, where)
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
 def list_query(
@@ -552,13 +650,12 @@ def list_query(
 ) -> tuple[str, list[Any]]:
     """The SQL and arguments of a keyset page in the filter's sort: (sort value, id) strictly
     after the cursor, never OFFSET. Built from fixed clauses; every value is a parameter.
-    `limit=None`: every matching row (`LIMIT NULL`, the same statement shape; CSV exports)."""
+    `limit=None`: every matching row (`LIMIT NULL`, the same statement shape; CSV exports).
+    A page in relevance order is read by `ranked_page` (`list_visible`); this statement of it
+    ranks every match (the exports) or the newest SEARCH_CANDIDATES."""
     p = Params()
-    visible = seen(principal, p)
-    where = [visible.where] if visible.where else []
-    filters = _filters(flt, p, now)
-    where += [clause for name, clause in filters if not _staff_only(name, flt)]
-    staff_only = [clause for name, clause in filters if _staff_only(name, flt)]
+    view = _view(principal, flt, p, now)
+    where, columns = [*([view.visible] if view.visible else []), *view.where], view.columns
     column, newest_first = SORT_COLUMNS[flt.sort]
     ranked = flt.sort == "relevance"
     if cursor is not None and not ranked:
@@ -567,34 +664,272 @@ def list_query(
             f"({column}, e.id) {after} ({p(cursor.created_at, 'timestamptz')},"
             f" {p(cursor.id, 'uuid')})"
         )
-    # The columns of the caller's view (rules.views), as in `get_query`; a filter on a field
-    # only the staff view shows holds only where the caller has the staff view (review of
-    # issue 10, item 1): `(involved AND ...)`, `involved` read once per row (item 6).
-    joined = ""
-    if visible.where is None:
-        columns = _LIST_SELECT
-        where += staff_only
-    elif visible.involved is None:
-        columns = _REPORTER_SELECT
-        # Refused before (reading.list_events); here too, should a caller get this far (the
-        # clauses stay, so that their parameters keep their types).
-        where += ["false", *staff_only] if staff_only else []
-    else:
-        columns = f"{_LIST_SELECT}, v.involved"
-        joined = " " + _INVOLVED_JOIN.format(involved=visible.involved_row or visible.involved)
-        where += [*staff_only, "v.involved"] if staff_only else []
     if ranked:
         # ts_rank normalised by the text's length (1: divided by 1 + its log).
         query = search_query(flt.text or "")
         columns += f", ts_rank(e.search_vector, {p(query, 'tsquery')}, 1) AS rank"
-    select = f"SELECT {columns}, {column} AS sort_key FROM event e{joined}" + (
-        f" WHERE {' AND '.join(where)}" if where else ""
-    )
+    select = f"SELECT {columns}, {column} AS sort_key FROM event e{view.joined}{_where(where)}"
     if ranked:
-        return _ranked(select, p, cursor=cursor, limit=limit), p.values
+        # All the matches without a limit (CSV exports).
+        candidates = None if limit is None else SEARCH_CANDIDATES
+        return _ranked(select, p, cursor=cursor, limit=limit, candidates=candidates), p.values
     direction = "DESC" if newest_first else "ASC"
     rows = p(None if limit is None else limit + 1, "integer")
     return select + f" ORDER BY {column} {direction}, e.id {direction} LIMIT {rows}", p.values
+
+
+# Relevance (README, Search): the newest SEARCH_CANDIDATES matches the caller may see, ranked.
+# They are read newest first, a stretch at a time, each read bounded by what it can find:
+# 1. the newest SEARCH_WALK events, walked through the time index, each row's conditions
+#    checked: a word common among the newest events costs no more than these; when the
+#    matches found say that the rest is found by walking at most SEARCH_WALK_MORE more events
+#    (1.25 times what they say) that were taken in within less than a day (a burst, which the
+#    days of the search index cannot tell apart), that walk;
+# 2. else stretches of days before them, as long as the matches found so far say is needed
+#    (1.25 times), at most 32 times the time read so far (the newest events say little of the
+#    older ones: a handler sees few events still being taken in): one scan of the search
+#    index each (`ix_event_search`: the query's words AND the stretch's days), which reads the
+#    words' postings of those days only, and the rows they name;
+# 3. past SEARCH_DAYS days, every match before them (a word that rare has few).
+# Prefixes are spelled out as the words of the index that start with them first (at most
+# SEARCH_SPELLED, else the prefix as it is): the index reads a prefix by gathering all its
+# postings, whatever the days. The visibility rule is read per row in a LATERAL subquery, so
+# only for the rows that match (its EXISTS probes, never a hash of everything it could
+# find). The rows are those of one statement over every match (tests/api/test_search.py
+# compares them); events taken in between reads are newer than what is left to read.
+SEARCH_WALK: Final = 1000
+SEARCH_WALK_MORE: Final = 10000
+SEARCH_DAYS: Final = 512
+SEARCH_SPELLED: Final = 32
+_MARGIN: Final = 1.25
+_GROWTH: Final = 32
+# The words of the index from `low` (included) to `high` (excluded), in the C collation:
+# the words starting with a prefix (`high` = prefix + U+10FFFF), or the one word (`high` =
+# word + U+0001).
+_SPELL_SQL: Final = """
+SELECT t.n, l.lexeme
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(low, high, n)
+CROSS JOIN LATERAL (
+    SELECT s.lexeme FROM search_lexeme s
+    WHERE s.lexeme >= t.low COLLATE "C" AND s.lexeme < t.high COLLATE "C"
+    ORDER BY s.lexeme LIMIT $3
+) l
+"""
+_DAY: Final = timedelta(days=1)
+# The visibility rule read per row (only for the rows that reach it: the matches), never as a
+# hash of all the plan steps a handler owns, say, as a filter of a scan may be planned.
+_SEEN_BY: Final = " CROSS JOIN LATERAL (SELECT WHERE {visible} OFFSET 0) vis"
+# After every event: (created_at, id) < (TOP); before the start of a day: (midnight, NO_ID).
+_TOP: Final = (datetime.max.replace(tzinfo=SEARCH_EPOCH.tzinfo), uuid.UUID(int=0))
+_NO_ID: Final = uuid.UUID(int=0)
+
+
+async def _spelled(connection: Any, terms: Sequence[Term]) -> str | None:
+    """The query of `terms` as the index reads it fastest (`expanded_query`): each prefix as
+    its words, each bigram of a phrase checked; None when it can match nothing."""
+    words = [t.prefix for t in terms if t.prefix is not None and spelled_out(t.prefix)]
+    bigrams = sorted({b for t in terms for b in t.bigrams})
+    rows = await connection.fetch(
+        _SPELL_SQL,
+        [*words, *bigrams],
+        [w + "\U0010ffff" for w in words] + [b + "\u0001" for b in bigrams],
+        SEARCH_SPELLED + 1,
+    )
+    found: dict[int, list[str]] = {}
+    for row in rows:
+        found.setdefault(row["n"] - 1, []).append(row["lexeme"])
+    # A number is read as a prefix (None), as is a prefix of too many words.
+    spelled: dict[str, Sequence[str] | None] = {
+        t.prefix: None for t in terms if t.prefix is not None and not spelled_out(t.prefix)
+    }
+    for n, word in enumerate([*words, *bigrams]):
+        listed = found.get(n, [])
+        spelled[word] = None if len(listed) > SEARCH_SPELLED else listed
+    return expanded_query(terms, spelled)
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """One relevance search: who, the filters (without `q`), when, the query as the index
+    reads it fastest (`spelled`) and as typed (`ranked`: the rank, and the last read)."""
+
+    principal: Principal
+    flt: EventFilter
+    now: datetime
+    spelled: str
+    ranked: str
+
+    def select(self, p: Params, source: str, where: Sequence[str], *, typed: bool = False) -> str:
+        """The id, created_at and rank (`ts_rank` normalised by the text's length: 1, divided
+        by 1 + its log) of the matching rows of `source` the caller may see."""
+        view = _view(self.principal, self.flt, p, self.now)
+        query = self.ranked if typed else self.spelled
+        rank = f"ts_rank(e.search_vector, {p(self.ranked, 'tsquery')}, 1)"
+        return (
+            f"SELECT e.id, e.created_at, {rank} AS rank FROM {source}"
+            + (_SEEN_BY.format(visible=view.visible) if view.visible else "")
+            + (view.joined if "v.involved" in view.where else "")
+            + _where([*view.where, f"e.search_vector @@ {p(query, 'tsquery')}", *where])
+        )
+
+    def walk(self, p: Params, source: str, last: str) -> str:
+        """As `select` over the walked rows of `source` (numbered `walked`), whether each
+        counts (`hit`), and its last row (`edge`, the `last`-th) whether it counts or not.
+        Each row is judged in a LATERAL subquery: the query first, then the rest."""
+        view = _view(self.principal, self.flt, p, self.now)
+        rank = f"ts_rank(e.search_vector, {p(self.ranked, 'tsquery')}, 1)"
+        judged = [f"e.search_vector @@ {p(self.spelled, 'tsquery')}", *view.where]
+        judged += [view.visible] if view.visible else []
+        return (
+            f"SELECT e.id, e.created_at, {rank} AS rank, hit.yes IS NOT NULL AS hit,"
+            f" e.walked = {last} AS edge FROM {source}"
+            + (view.joined if "v.involved" in view.where else "")
+            + f" LEFT JOIN LATERAL (SELECT true AS yes{_where(judged)} OFFSET 0) hit ON true"
+            + f" WHERE hit.yes OR e.walked = {last}"
+        )
+
+    def page(self, ids: list[uuid.UUID]) -> tuple[str, list[Any]]:
+        """The rows `ids` (seen and filtered already) in the caller's view; the filters again
+        (cheap: one page), so that every parameter of the view is used."""
+        p = Params()
+        view = _view(self.principal, self.flt, p, self.now)
+        return (
+            f"SELECT {view.columns}, e.created_at AS sort_key FROM event e"
+            + (_SEEN_BY.format(visible=view.visible) if view.visible and not view.joined else "")
+            + view.joined
+            + _where([f"e.id = ANY({p(ids, 'uuid[]')})", *view.where])
+        ), p.values
+
+
+def _walk_sql(
+    search: _Search, high: tuple[datetime, uuid.UUID], rows: int
+) -> tuple[str, list[Any]]:
+    """The newest matches among the `rows` newest events before `high`, walked newest first
+    through the time index whatever the planner estimates (the subquery's LIMIT keeps the
+    conditions out of it), and the last of those events (`edge`; none when fewer were left):
+    what the next read starts before."""
+    p = Params()
+    before = f"(created_at, id) < ({p(high[0], 'timestamptz')}, {p(high[1], 'uuid')})"
+    newest = "ORDER BY created_at DESC, id DESC"
+    last = p(rows, "integer")
+    source = (
+        f"(SELECT *, row_number() OVER ({newest}) AS walked FROM event WHERE {before}"
+        f" {newest} LIMIT {last}) e"
+    )
+    order = f" ORDER BY e.created_at DESC, e.id DESC LIMIT {SEARCH_CANDIDATES + 1}"
+    return search.walk(p, source, last) + order, p.values
+
+
+def _days_sql(
+    search: _Search, high: tuple[datetime, uuid.UUID], days: tuple[int, int] | None, need: int
+) -> tuple[str, list[Any]]:
+    """The newest `need` matches before `high` on the days `days` (first, last), through the
+    search index; without days, every match before `high` (the query as typed: a rare one).
+    MATERIALIZED: read through the search index, never by walking the time index."""
+    p = Params()
+    where = [f"(e.created_at, e.id) < ({p(high[0], 'timestamptz')}, {p(high[1], 'uuid')})"]
+    if days is not None:
+        where.append(f"event_search_days(e.created_at) && {p(day_keys(*days), 'integer[]')}")
+    select = search.select(p, "event e", where, typed=days is None)
+    return (
+        f"WITH m AS MATERIALIZED ({select})"
+        f" SELECT * FROM m ORDER BY m.created_at DESC, m.id DESC LIMIT {p(need, 'integer')}"
+    ), p.values
+
+
+Trace = list[tuple[str, list[Any]]]
+
+
+async def _walked(
+    connection: Any, search: _Search, trace: Trace | None, high: Any, rows: int
+) -> tuple[list[Any], Any]:
+    """The matches among the `rows` newest events before `high`, and the last of those events
+    (None: fewer were left)."""
+    statement = _walk_sql(search, high, rows)
+    if trace is not None:
+        trace.append(statement)
+    read = await connection.fetch(statement[0], *statement[1])
+    found = [r for r in read if r["hit"]][:SEARCH_CANDIDATES]
+    return found, next((r for r in read if r["edge"]), None)
+
+
+async def _candidates(connection: Any, search: _Search, trace: Trace | None) -> list[Any]:
+    """The newest SEARCH_CANDIDATES matches the caller may see (see SEARCH_WALK)."""
+    found, edge = await _walked(connection, search, trace, _TOP, SEARCH_WALK)
+    more = SEARCH_CANDIDATES - len(found)
+    if edge is not None and more > 0 and found:
+        # The walk still needed, and the time it covers: under a day (events taken in faster
+        # than the days of the search index tell apart), walking is the cheaper read.
+        rows = math.ceil(more * SEARCH_WALK / len(found) * _MARGIN)
+        span = (found[0]["created_at"] - edge["created_at"]) * rows / SEARCH_WALK
+        if rows <= SEARCH_WALK_MORE and span < _DAY:
+            high = (edge["created_at"], edge["id"])
+            walked, edge = await _walked(connection, search, trace, high, rows)
+            found += walked
+    if edge is None or len(found) >= SEARCH_CANDIDATES:
+        return found[:SEARCH_CANDIDATES]
+    high = (edge["created_at"], edge["id"])
+    last = search_day(high[0])
+    read = max((search.now - high[0]) / _DAY, 1 / 24)
+    while len(found) < SEARCH_CANDIDATES:
+        need = SEARCH_CANDIDATES - len(found)
+        guess = need * read / len(found) * _MARGIN if found else _GROWTH * read
+        days = max(1, math.ceil(min(guess, _GROWTH * read)))
+        stretch = None if read + days > SEARCH_DAYS else (last - days + 1, last)
+        statement = _days_sql(search, high, stretch, need)
+        if trace is not None:
+            trace.append(statement)
+        found += await connection.fetch(statement[0], *statement[1])
+        if stretch is None:
+            break
+        read, last = read + days, last - days
+        high = (SEARCH_EPOCH + (last + 1) * _DAY, _NO_ID)
+    return found[:SEARCH_CANDIDATES]
+
+
+async def ranked_page(
+    connection: Any,
+    principal: Principal,
+    flt: EventFilter,
+    *,
+    cursor: Cursor | None,
+    limit: int,
+    now: datetime,
+    trace: Trace | None = None,
+) -> list[dict[str, Any]]:
+    """A keyset page in relevance order (up to limit + 1 rows): the newest SEARCH_CANDIDATES
+    matches of `q` the caller may see, best rank first (`ts_rank` normalised by the text's
+    length), then newest first; the keyset is (rank, created_at, id). `trace` collects the
+    statements that read the matches (bench/search.py explains them)."""
+    terms = search_terms(flt.text or "")
+    typed = search_query(flt.text or "")
+    # Phrases are words already: only prefixes are spelled out (not numbers).
+    prefixes = any(term.prefix is not None and spelled_out(term.prefix) for term in terms)
+    spelled = await _spelled(connection, terms) if prefixes else typed
+    if spelled is None or typed is None:
+        return []
+    search = _Search(
+        principal=principal,
+        flt=dataclasses.replace(flt, text=None),
+        now=now,
+        spelled=spelled,
+        ranked=typed,
+    )
+    # Best rank first, then newest first; after the cursor as SQL's row comparison has it.
+    found = sorted(await _candidates(connection, search, trace), key=_position, reverse=True)
+    if cursor is not None:
+        after = (cursor.rank or 0.0, cursor.created_at, cursor.id)
+        found = [row for row in found if _position(row) < after]
+    found = found[: limit + 1]
+    if not found:
+        return []
+    sql, args = search.page([row["id"] for row in found])
+    rows = {row["id"]: row for row in await connection.fetch(sql, *args)}
+    return [decode(rows[f["id"]]) | {"rank": f["rank"]} for f in found if f["id"] in rows]
+
+
+def _position(row: Any) -> tuple[float, datetime, uuid.UUID]:
+    return (row["rank"], row["created_at"], row["id"])
 
 
 async def list_visible(
@@ -607,6 +942,8 @@ async def list_visible(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """A keyset page of the events the caller may see (up to limit + 1 rows)."""
+    if flt.sort == "relevance":
+        return await ranked_page(connection, principal, flt, cursor=cursor, limit=limit, now=now)
     sql, args = list_query(principal, flt, cursor=cursor, limit=limit, now=now)
     return [decode(r) for r in await connection.fetch(sql, *args)]
 
