@@ -163,7 +163,7 @@ async def check(url: str, year: int) -> dict[str, Any]:
     from app.rules.kpis import KpiGroup
 
     start, end = date(year, 1, 1), date(year + 1, 1, 1)
-    today = datetime.now(UTC).date()
+    window = repository.Window(start, end, datetime.now(UTC).date())
     connection = await asyncpg.connect(url, server_settings={"jit": "off"})
     differences: list[str] = []
     started = time.perf_counter()
@@ -171,16 +171,7 @@ async def check(url: str, year: int) -> dict[str, Any]:
         for dim in DIMS:
             found = []
             for rollup in (True, False):
-                rows = await repository.sums(
-                    connection,
-                    dim=dim,
-                    start=start,
-                    end=end,
-                    today=today,
-                    department=None,
-                    unit="day",
-                    rollup=rollup,
-                )
+                rows = await repository.sums(connection, window, dim=dim, unit="day", rollup=rollup)
                 found.append(
                     {
                         (r["key"], r["bucket"]): {k: v for k, v in r.items() if v}
@@ -204,13 +195,10 @@ async def check(url: str, year: int) -> dict[str, Any]:
         finish = datetime(year + 1, 1, 1, tzinfo=UTC)
         for group in KpiGroup:
             direct = await kpi_statements.counts(connection, group, begin, finish, None)
-            rolled = await repository.cohort_sums(
+            rolled = await repository.sums(
                 connection,
+                window,
                 dim={"department": "department", "assignee": "assignee"}.get(group, "category"),
-                start=start,
-                end=end,
-                today=today,
-                department=None,
                 measures=("events", "resolved", "closed"),
             )
             a = {r["key"]: (r["events"], r["resolved"], r["closed"]) for r in direct}

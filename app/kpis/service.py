@@ -61,15 +61,9 @@ async def _counts(
         pieces += map(dict, await repository.counts(connection, group, start, end, department))
     else:
         dim = _DIM.get(group, "category")
-        for row in await reporting.cohort_sums(
-            connection,
-            dim=dim,
-            start=first,
-            end=last,
-            today=utcnow().date(),
-            department=department,
-            measures=tuple(m.name for m in MEASURES),
-        ):
+        window = reporting.Window(first, last, utcnow().date(), department)
+        names = tuple(m.name for m in MEASURES)
+        for row in await reporting.sums(connection, window, dim=dim, measures=names):
             pieces.append({"key": row["key"] or None} | {m.name: row[m.name] for m in MEASURES})
         for lo, hi in ((start, begin), (finish, end)):
             if lo < hi:

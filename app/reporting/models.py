@@ -97,6 +97,22 @@ report_rollup: Final = sa.Table(
     ),
 )
 
+# An event's report time while it is still `reported` (NULL after): the key of
+# `ix_event_reported_created_at`, an index of the events still reported alone, and of the
+# statistics `st_event_reported_created_at` (migration 5e2a7c9d1f36), which count them alone.
+REPORTED_AT: Final = "CASE WHEN {row}.status = 'reported' THEN {row}.created_at END"
+
+# The events still `reported` before a time, which the reports add to the rollup's rows
+# (repository `_reported_before`). Alembic cannot compare it with its reflection
+# (migrations/env.py UNCOMPARABLE_INDEXES).
+ix_event_reported_created_at: Final = sa.Index(
+    "ix_event_reported_created_at",
+    sa.case(
+        (Event.__table__.c.status == sa.literal_column("'reported'"), Event.__table__.c.created_at)
+    ),
+    postgresql_where=sa.text("status = 'reported'"),
+)
+
 # A period's linked recurrences (R5.4): few rows, found without reading the period's events.
 ix_event_recurrence_of_created_at: Final = sa.Index(
     "ix_event_recurrence_of_created_at",

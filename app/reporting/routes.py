@@ -4,12 +4,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from app.core.auth import request_principal
 from app.core.clock import utcnow
 from app.core.csv_export import CSV_MEDIA_TYPE, FORMAT_DESCRIPTION, csv_response, wants_csv
+from app.core.query import ApiRouter
 from app.policy.service import PolicyDep
 from app.reporting import service
 from app.reporting.schemas import (
@@ -21,7 +22,7 @@ from app.reporting.schemas import (
 )
 from app.rules.appraisal import STAGES, AppraisalGroup, Interval, TrendBy
 
-router = APIRouter(tags=["reporting"])
+router = ApiRouter(tags=["reporting"])
 
 From = Annotated[date, Query(alias="from", description="First day (UTC), inclusive")]
 To = Annotated[date, Query(alias="to", description="Last day (UTC), exclusive")]
@@ -87,6 +88,13 @@ def _answer(
     )
 
 
+async def _asked(request: Request, start: date, end: date) -> service.ReportRequest:
+    """The caller, the period and the time of a report request."""
+    return service.ReportRequest(
+        request.app.state.db, await request_principal(request), start, end, utcnow()
+    )
+
+
 def _trend_cells(b: TrendBucket) -> dict[str, object]:
     return (
         {
@@ -116,15 +124,8 @@ async def get_appraisals(
     spot-check pass rate, each with numerator, denominator and definition, and the mark the
     policy's thresholds give. Supervisors and admins see all; a department head their own
     department; others 403. CSV: one row per group, then the totals (key `total`)."""
-    report = await service.appraise(
-        request.app.state.db,
-        actor=await request_principal(request),
-        policy=policy,
-        group_by=group_by,
-        start=period_from,
-        end=period_to,
-        now=utcnow(),
-    )
+    asked = await _asked(request, period_from, period_to)
+    report = await service.appraise(asked, policy=policy, group_by=group_by)
 
     def rows() -> list[dict[str, object]]:
         found = [_appraisal_cells(r) for r in report.groups]
@@ -146,15 +147,8 @@ async def get_trends(
     cancelled and open at the end, the on-time rate and mean resolution hours; the top root
     causes and whether the backlog grows. Same callers as appraisals. CSV: one row per bucket
     and key."""
-    report = await service.trends(
-        request.app.state.db,
-        actor=await request_principal(request),
-        interval=interval,
-        by=by,
-        start=period_from,
-        end=period_to,
-        now=utcnow(),
-    )
+    asked = await _asked(request, period_from, period_to)
+    report = await service.trends(asked, interval=interval, by=by)
     return _answer(
         request,
         format,

@@ -8,6 +8,12 @@ from app.core.schemas import ResponseModel
 from app.rules.appraisal import AppraisalGroup, Backlog, Interval, Mark, TrendBy
 
 
+class WholeDaysReport(ResponseModel):
+    # Appraisals and trends are over whole UTC days (the KPIs' period is any two instants).
+    period_from: date = Field(serialization_alias="from")
+    period_to: date = Field(serialization_alias="to")
+
+
 class DefinitionRef(ResponseModel):
     id: str
     version: int
@@ -59,9 +65,7 @@ class AppraisalRow(ResponseModel):
     reasons: list[str] = Field(description="The thresholds behind the mark")
 
 
-class AppraisalReport(ResponseModel):
-    period_from: date = Field(serialization_alias="from")
-    period_to: date = Field(serialization_alias="to")
+class AppraisalReport(WholeDaysReport):
     group_by: AppraisalGroup
     department_scope: str | None = Field(
         description="Set when only the caller's department counts (department heads)"
@@ -94,9 +98,7 @@ class BacklogRead(ResponseModel):
     direction: Backlog
 
 
-class TrendReport(ResponseModel):
-    period_from: date = Field(serialization_alias="from")
-    period_to: date = Field(serialization_alias="to")
+class TrendReport(WholeDaysReport):
     interval: Interval
     by: TrendBy
     department_scope: str | None

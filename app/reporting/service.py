@@ -2,7 +2,9 @@
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
 from typing import Any, Final
 
 from app.core.auth import Principal
@@ -56,6 +58,18 @@ TREND_SUMS: Final = (
 Measures = dict[str, float]
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """What every report is asked with: the database, the caller, the whole UTC days
+    [start, end) and the time it is read at."""
+
+    database: Database
+    actor: Principal
+    start: date
+    end: date
+    now: datetime
+
+
 def _scope(actor: Principal) -> str | None:
     """R5.1, R5.4: supervisors and admins read every department; a department head only the
     events their department leads (and its orders and checks); anyone else 403."""
@@ -65,11 +79,20 @@ def _scope(actor: Principal) -> str | None:
     return actor.department if scope is KpiScope.OWN_DEPARTMENT else None
 
 
-def _period(start: date, end: date) -> tuple[datetime, datetime]:
-    problem = rules.period_problem(start, end)
+def _window(asked: ReportRequest) -> repository.Window:
+    """The reads' window of a request: its period, if valid (422 otherwise), in the caller's
+    scope (`_scope`)."""
+    department = _scope(asked.actor)
+    problem = rules.period_problem(asked.start, asked.end)
     if problem:
         raise Unprocessable(problem)
-    return datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC)
+    return repository.Window(asked.start, asked.end, asked.now.date(), department)
+
+
+@cache
+def _reference(figure_id: str, version: int) -> DefinitionRef:
+    """The reference to a definition, made once (a report repeats it in every bucket)."""
+    return DefinitionRef(id=figure_id, version=version)
 
 
 def _read(figure: rules.Figure) -> FigureRead:
@@ -77,26 +100,13 @@ def _read(figure: rules.Figure) -> FigureRead:
         value=figure.value,
         numerator=figure.numerator,
         denominator=figure.denominator,
-        definition=DefinitionRef(id=figure.id, version=figure.version),
+        definition=_reference(figure.id, figure.version),
     )
 
 
 def definitions(ids: Iterable[str]) -> list[DefinitionRead]:
     """The definitions of the figures shown, as the policy data declares them."""
-    found = []
-    for figure_id in ids:
-        d = rules.DEFINITIONS[figure_id]
-        found.append(
-            DefinitionRead(
-                id=d.id,
-                version=d.version,
-                clause=d.clause,
-                numerator=d.numerator,
-                denominator=d.denominator,
-                text=d.text,
-            )
-        )
-    return found
+    return [DefinitionRead.model_validate(rules.DEFINITIONS[figure_id]) for figure_id in ids]
 
 
 def _counts(measures: Mapping[str, Any]) -> bool:
@@ -112,34 +122,21 @@ def _add(into: Measures, measures: Mapping[str, Any]) -> None:
 
 async def _measures(
     database: Database,
+    window: repository.Window,
     *,
     group_by: AppraisalGroup,
-    start: date,
-    end: date,
-    department: str | None,
     policy: Policy,
     now: datetime,
 ) -> dict[str | None, Measures]:
     """Every measure of every group: the rollup's, the recurrences charged, the spot-check
     answers and the rectification orders."""
     dim = _DIM[group_by]
-    begin, finish = _period(start, end)
     by_key: dict[str | None, Measures] = defaultdict(dict)
     async with database.report_connection() as connection:
-        for row in await repository.sums(
-            connection,
-            dim=dim,
-            start=start,
-            end=end,
-            today=now.date(),
-            department=department,
-            measures=APPRAISAL_SUMS,
-        ):
+        for row in await repository.sums(connection, window, dim=dim, measures=APPRAISAL_SUMS):
             _add(by_key[row.pop("key") or None], {k: v for k, v in row.items() if k != "bucket"})
         counted: set[Any] = set()
-        for link in await repository.linked(
-            connection, start=begin, end=finish, department=department
-        ):
+        for link in await repository.linked(connection, window):
             original = Original(
                 event_id=link["original_id"],
                 category=link["original_category"],
@@ -156,14 +153,10 @@ async def _measures(
                 counted.add(link["event_id"])
                 key = link["department"] if dim == "department" else link["assignee"]
                 _add(by_key[key], {"recurrences_charged": 1})
-        for check in await repository.spot_checks(
-            connection, start=begin, end=finish, department=department
-        ):
+        for check in await repository.spot_checks(connection, window):
             key = check["department"] if dim == "department" else check["assignee"]
             _add(by_key[key], {"checks_passed": check["passed"], "checks_judged": check["judged"]})
-        for order in await repository.rectifications(
-            connection, start=begin, end=finish, department=department, now=now
-        ):
+        for order in await repository.rectifications(connection, window, now):
             key = order["department"] if dim == "department" else order["assignee"]
             issued, overdue = order["issued"], order["overdue"]
             _add(by_key[key], {"rectifications_issued": issued, "rectifications_overdue": overdue})
@@ -211,30 +204,17 @@ def _row(
 
 
 async def appraise(
-    database: Database,
-    *,
-    actor: Principal,
-    policy: Policy,
-    group_by: AppraisalGroup,
-    start: date,
-    end: date,
-    now: datetime,
+    asked: ReportRequest, *, policy: Policy, group_by: AppraisalGroup
 ) -> AppraisalReport:
     """R5.4, R5.5: the appraisal figures of [start, end) per department or employee."""
-    department = _scope(actor)
+    window = _window(asked)
     by_key = await _measures(
-        database,
-        group_by=group_by,
-        start=start,
-        end=end,
-        department=department,
-        policy=policy,
-        now=now,
+        asked.database, window, group_by=group_by, policy=policy, now=asked.now
     )
     people: dict[str, dict[str, Any]] = {}
     employee = group_by is AppraisalGroup.EMPLOYEE
     if employee:
-        async with database.report_connection() as connection:
+        async with asked.database.report_connection() as connection:
             people = await repository.names(connection, [k for k in by_key if k])
     total: Measures = {}
     for measures in by_key.values():
@@ -244,10 +224,10 @@ async def appraise(
         key=lambda k: (k is None, k or ""),
     )
     return AppraisalReport(
-        period_from=start,
-        period_to=end,
+        period_from=asked.start,
+        period_to=asked.end,
         group_by=group_by,
-        department_scope=department,
+        department_scope=window.department,
         policy_version=policy.version,
         definitions=definitions(rules.APPRAISAL_FIGURES),
         groups=[
@@ -270,8 +250,7 @@ def _buckets(
     found: list[TrendBucket] = []
     for bucket in starts:
         for key in keys:
-            measures: Measures = dict(cells.get((bucket, key), {}))
-            measures.pop("key", None), measures.pop("bucket", None)
+            measures: Mapping[str, Any] = cells.get((bucket, key), {})
             open_now[key] += (
                 measures.get("events", 0)
                 - measures.get("closed_on", 0)
@@ -293,55 +272,30 @@ def _buckets(
     return found, open_now
 
 
-async def trends(
-    database: Database,
-    *,
-    actor: Principal,
-    interval: Interval,
-    by: TrendBy,
-    start: date,
-    end: date,
-    now: datetime,
-) -> TrendReport:
+async def trends(asked: ReportRequest, *, interval: Interval, by: TrendBy) -> TrendReport:
     """R7.2: per bucket and key the events reported, closed and open at the end, the on-time
     rate and mean resolution hours; the top root causes; the backlog's direction."""
-    department = _scope(actor)
-    _period(start, end)
-    dim = by.value
-    async with database.report_connection() as connection:
+    window = _window(asked)
+    async with asked.database.report_connection() as connection:
         rows = await repository.sums(
-            connection,
-            dim=dim,
-            start=start,
-            end=end,
-            today=now.date(),
-            department=department,
-            unit=interval.value,
-            measures=TREND_SUMS,
+            connection, window, dim=by.value, unit=interval.value, measures=TREND_SUMS
         )
-        opening = await repository.opening(connection, dim=dim, start=start, department=department)
+        opening = await repository.opening(connection, window, dim=by.value)
         causes = rows
         if by is not TrendBy.ROOT_CAUSE:
-            causes = await repository.sums(
-                connection,
-                dim=TrendBy.ROOT_CAUSE.value,
-                start=start,
-                end=end,
-                today=now.date(),
-                department=department,
-            )
-    found, open_now = _buckets(rows, opening, rules.buckets(start, end, interval))
+            causes = await repository.root_causes(connection, window)
+    found, open_now = _buckets(rows, opening, rules.buckets(asked.start, asked.end, interval))
     root_causes: dict[str, float] = defaultdict(float)
     for row in causes:
         if row["key"]:
             root_causes[row["key"]] += row["events"]
     before, after = sum(opening.values()), sum(open_now.values())
     return TrendReport(
-        period_from=start,
-        period_to=end,
+        period_from=asked.start,
+        period_to=asked.end,
         interval=interval,
         by=by,
-        department_scope=department,
+        department_scope=window.department,
         definitions=definitions(("on_time_rate", "mean_resolution_hours")),
         buckets=found,
         top_root_causes=[

@@ -296,15 +296,9 @@ async def _rollup_equals_direct(app: FastAPI) -> None:
             for unit, start, end in shapes:
                 sums = {}
                 for rollup in (True, False):
+                    window = repository.Window(start, end, today)
                     rows = await repository.sums(
-                        connection,
-                        dim=dim,
-                        start=start,
-                        end=end,
-                        today=today,
-                        department=None,
-                        unit=unit,
-                        rollup=rollup,
+                        connection, window, dim=dim, unit=unit, rollup=rollup
                     )
                     sums[rollup] = {
                         (r["key"], r["bucket"]): {k: v for k, v in r.items() if v}

@@ -81,6 +81,24 @@ async def test_weekly_buckets_count_reported_closed_and_the_backlog(
     assert report["backlog"] == {"opening": 1, "closing": 2, "direction": "growing"}
 
 
+async def test_events_still_reported_count_from_their_report_only(
+    client: httpx.AsyncClient,
+    desk: Actor,
+    supervisor: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The events still `reported` (which the rollup leaves out) are read from the event
+    table: one reported before the period is in the opening backlog, one in it in its bucket,
+    one reported after it nowhere (the reads are bounded by the report time)."""
+    for day in (-3, 2, 20):
+        await place(client, desk, session_maker, day=day, category="emergency")
+
+    report = (await trends(client, supervisor)).json()
+
+    assert buckets(report, "emergency") == [("2001-01-01", 1, 0, 0, 2), ("2001-01-08", 0, 0, 0, 2)]
+    assert report["backlog"] == {"opening": 1, "closing": 2, "direction": "growing"}
+
+
 async def test_on_time_rate_per_bucket_counts_stages_due_in_it(
     client: httpx.AsyncClient,
     desk: Actor,
@@ -114,6 +132,8 @@ async def test_top_root_causes_and_by_root_cause(
 ) -> None:
     """R3.5.1, R7.2: the review's root-cause code, most frequent first; the rollup follows a
     review written or changed after the event (its own trigger)."""
+    # Still `reported`: no review, so no root cause.
+    await place(client, desk, session_maker, day=4)
     codes = ("supplier", "supplier", "training")
     for day, code in enumerate(codes):
         event_id = await place(client, desk, session_maker, day=day, status="reviewed")
@@ -145,9 +165,13 @@ async def test_top_root_causes_and_by_root_cause(
         {"code": "system_defect", "events": 1},
     ]
     assert {b["key"]: b["reported"] for b in report["buckets"]} == {
+        None: 1,
         "supplier": 2,
         "system_defect": 1,
     }
+    # By another grouping the root causes are read on their own: the same top.
+    by_category = (await trends(client, supervisor, by="category", interval="month")).json()
+    assert by_category["top_root_causes"] == report["top_root_causes"]
 
 
 async def test_daily_csv(
