@@ -718,7 +718,7 @@ CROSS JOIN LATERAL (
 _DAY: Final = timedelta(days=1)
 # The visibility rule read per row (only for the rows that reach it: the matches), never as a
 # hash of all the plan steps a handler owns, say, as a filter of a scan may be planned.
-_SEEN_BY: Final = " CROSS JOIN LATERAL (SELECT WHERE {visible} OFFSET 0) vis"
+SEEN_BY: Final = " CROSS JOIN LATERAL (SELECT WHERE {visible} OFFSET 0) vis"
 # After every event: (created_at, id) < (TOP); before the start of a day: (midnight, NO_ID).
 _TOP: Final = (datetime.max.replace(tzinfo=SEARCH_EPOCH.tzinfo), uuid.UUID(int=0))
 _NO_ID: Final = uuid.UUID(int=0)
@@ -767,7 +767,7 @@ class _Search:
         rank = f"ts_rank(e.search_vector, {p(self.ranked, 'tsquery')}, 1)"
         return (
             f"SELECT e.id, e.created_at, {rank} AS rank FROM {source}"
-            + (_SEEN_BY.format(visible=view.visible) if view.visible else "")
+            + (SEEN_BY.format(visible=view.visible) if view.visible else "")
             + (view.joined if "v.involved" in view.where else "")
             + _where([*view.where, f"e.search_vector @@ {p(query, 'tsquery')}", *where])
         )
@@ -795,7 +795,7 @@ class _Search:
         view = _view(self.principal, self.flt, p, self.now)
         return (
             f"SELECT {view.columns}, e.created_at AS sort_key FROM event e"
-            + (_SEEN_BY.format(visible=view.visible) if view.visible and not view.joined else "")
+            + (SEEN_BY.format(visible=view.visible) if view.visible and not view.joined else "")
             + view.joined
             + _where([f"e.id = ANY({p(ids, 'uuid[]')})", *view.where])
         ), p.values

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from app.core.auth import Principal
 from app.core.search_text import any_of
-from app.events.repository.hot import match_clause
+from app.events.repository.hot import SEEN_BY, match_clause
 from app.events.repository.visibility import Params, seen
 
 # How many of the newest candidates are scored: the cost of a lookup stays the same however
@@ -47,9 +47,12 @@ _OUT: Final = (
 )
 
 
-def _candidates(source: Source, p: Params, where: list[str], newest: str) -> str | None:
+def _candidates(
+    source: Source, p: Params, where: list[str], newest: str, seen_by: str = ""
+) -> str | None:
     """The scored candidates' statement, best first: the newest by `newest` (a column) up to
-    SIMILAR_CANDIDATES; None when the source has no token."""
+    SIMILAR_CANDIDATES; None when the source has no token. `seen_by`: the caller's visibility
+    as a LATERAL of each candidate (`hot.SEEN_BY`)."""
     query = any_of(source.lexemes)
     if query is None:
         return None
@@ -61,7 +64,7 @@ def _candidates(source: Source, p: Params, where: list[str], newest: str) -> str
     tokens, count = p(list(source.lexemes), "text[]"), p(len(source.lexemes), "integer")
     return (
         f"SELECT {_OUT}, {_SCORE.format(tokens=tokens, count=count)} AS score"
-        f" FROM (SELECT {_COLUMNS} FROM event e WHERE {' AND '.join(where)}"
+        f" FROM (SELECT {_COLUMNS} FROM event e{seen_by} WHERE {' AND '.join(where)}"
         f" ORDER BY e.{newest} DESC, e.id DESC LIMIT {SIMILAR_CANDIDATES}) m"
         f" ORDER BY score DESC, m.{newest} DESC, m.id DESC"
     )
@@ -74,10 +77,11 @@ async def similar_visible(
     the source, of its category when it has one, most similar first."""
     p = Params()
     where = [f"e.created_at < {p(source.reported_at, 'timestamptz')}"]
+    # Checked per candidate, never as a hash of everything the caller could see (a handler's
+    # plan steps): bench/README.md, search.
     visible = seen(principal, p).where
-    if visible:
-        where.append(visible)
-    sql = _candidates(source, p, where, "created_at")
+    seen_by = SEEN_BY.format(visible=visible) if visible else ""
+    sql = _candidates(source, p, where, "created_at", seen_by)
     if sql is None:
         return []
     rows = await connection.fetch(f"{sql} LIMIT {p(limit, 'integer')}", *p.values)
