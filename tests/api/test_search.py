@@ -442,6 +442,12 @@ async def test_intake_suggests_only_when_asked(client: httpx.AsyncClient, desk: 
     assert first["id"] in {s["event_id"] for s in asked["suggestions"]}
     assert plain["id"] in {s["event_id"] for s in asked["suggestions"]}
     assert all({"event_id", "ref", "score", "recurrence"} <= set(s) for s in asked["suggestions"])
+    # A malformed flag is refused before anything is written (core.query.CheckedRoute).
+    odd = body | {"title": f"Forklift horn broken {tag}"}
+    response = await client.post("/v1/events?suggest=yes", json=odd, headers=desk.headers)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["query.suggest"]
+    assert await _ids(client, desk, q=f"horn {tag}") == []
 
 
 # ---- recurrence ----------------------------------------------------------------------------

@@ -53,7 +53,8 @@ async def create_event(
     `reporter` (see `GET /v1/events/{event_id}`)."""
     # The hot path: the caller comes from the middleware, not from dependencies, and the
     # response is rendered once, stored with the Idempotency-Key and sent as it is.
-    query_flag(request, "suggest")  # a malformed value is refused before anything is written
+    # A malformed `suggest` was refused before this ran (core.query.CheckedRoute).
+    suggest = query_flag(request, "suggest")
     actor = await request_principal(request)
     database = request.app.state.db
     claim: IdempotencyClaim | None = request.state.idempotency
@@ -65,7 +66,7 @@ async def create_event(
         now=utcnow(),
         claim=claim,
     )
-    if query_flag(request, "suggest") and answer.status in (200, 201):
+    if suggest and answer.status in (200, 201):
         # Opt-in, after the one statement: the default path does not move (README, Search).
         return await _with_suggestions(answer, database, actor)
     return Response(answer.body, answer.status, answer.headers)
