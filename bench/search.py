@@ -14,7 +14,7 @@ the service's (JIT off; a list in a read-only transaction planned with its value
 `Database.report_connection`), as an intake agent (sees every event) and as a handler (the
 visibility filter); the median and p99 over the runs, and the plans of the statements a page
 read. `--compare` also times, in turn with it, the one statement that ranked the newest 200
-matches before `hot.ranked_page` (`list_query`). Run alone:
+matches before `hot.list_visible` (`list_query`). Run alone:
 `python bench/search.py postgresql://...`.
 """
 
@@ -126,7 +126,7 @@ async def _listing(connection: asyncpg.Connection) -> AsyncIterator[None]:
 
 @contextmanager
 def _one_statement() -> Iterator[None]:
-    """The lists read as before `hot.ranked_page`: relevance in one statement, ranking the
+    """The lists read as before `hot.list_visible`: relevance in one statement, ranking the
     newest 200 of every match (`list_query`)."""
     from app.events import repository
     from app.events.repository import decode, list_query
@@ -183,7 +183,7 @@ async def _searches(
         result = await _timed(runs, page, before if compare else None)
         trace: list[tuple[str, list[Any]]] = []
         async with _listing(connection):
-            rows = await hot.ranked_page(
+            rows = await hot.list_visible(
                 connection, actor, flt, cursor=None, limit=50, now=now, trace=trace
             )
         if compare:

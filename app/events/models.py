@@ -148,7 +148,7 @@ class Event(TimestampMixin, Base):
         ),
         # Search (README, Search): the vector and the days of creation in one GIN index, so
         # that ranking reads the newest matches a stretch of days at a time (migration
-        # 4d9f2b6c7e14; app/events/repository/hot.py, `ranked_page`).
+        # 4d9f2b6c7e14; app/events/repository/hot.py, `list_visible`).
         sa.Index(
             "ix_event_search",
             "search_vector",

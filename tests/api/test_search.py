@@ -251,7 +251,7 @@ def _principal(actor: Actor) -> Principal:
 async def _pages(
     connection: Any, actor: Actor, q: str, now: datetime, *, one_statement: bool
 ) -> list[str]:
-    """Every page of `q` by relevance (3 rows a page): read by `hot.ranked_page`, or by one
+    """Every page of `q` by relevance (3 rows a page): read by `hot.list_visible`, or by one
     statement over every match that keeps the newest SEARCH_CANDIDATES (`hot.list_query`)."""
     flt = hot.EventFilter(text=q, sort=RANKED_SORT)
     principal, cursor, ids = _principal(actor), None, []
@@ -260,7 +260,7 @@ async def _pages(
             sql, args = hot.list_query(principal, flt, cursor=cursor, limit=3, now=now)
             rows = [dict(r) for r in await connection.fetch(sql, *args)]
         else:
-            rows = await hot.ranked_page(
+            rows = await hot.list_visible(
                 connection, principal, flt, cursor=cursor, limit=3, now=now
             )
         ids += [str(r["id"]) for r in rows[:3]]
@@ -271,7 +271,7 @@ async def _pages(
 
 
 def _kind(sql: str) -> str:
-    """What a statement of `hot.ranked_page` reads: the newest events, days, or the rest."""
+    """What a statement of `hot.list_visible` reads: the newest events, days, or the rest."""
     if "event_search_days" in sql:
         return "days"
     return "rest" if "MATERIALIZED" in sql else "walk"
@@ -284,7 +284,7 @@ async def test_relevance_read_a_stretch_at_a_time_equals_one_statement_over_ever
     session_maker: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`hot.ranked_page` reads the newest events, then more of them or stretches of days
+    """`hot.list_visible` reads the newest events, then more of them or stretches of days
     before them, then the rest (README, Search); page by page it answers what one statement
     ranking the newest matches of every match answers: for a common word, a prefix of several
     words, a phrase, a word of one old event, words nobody wrote, as the desk, as a reporter
@@ -333,7 +333,7 @@ async def test_relevance_read_a_stretch_at_a_time_equals_one_statement_over_ever
         for q, reads in ((tag, ["walk", "days"]), (f"{tag}r", ["walk", "days", "rest"])):
             trace: list[tuple[str, list[Any]]] = []
             flt = hot.EventFilter(text=q, sort=RANKED_SORT)
-            await hot.ranked_page(
+            await hot.list_visible(
                 connection, _principal(desk), flt, cursor=None, limit=3, now=now, trace=trace
             )
             kinds = [_kind(sql) for sql, _ in trace]
@@ -342,7 +342,7 @@ async def test_relevance_read_a_stretch_at_a_time_equals_one_statement_over_ever
         monkeypatch.setattr(hot, "SEARCH_WALK_MORE", 50)
         trace = []
         flt = hot.EventFilter(text=tag, sort=RANKED_SORT)
-        await hot.ranked_page(
+        await hot.list_visible(
             connection, _principal(desk), flt, cursor=None, limit=3, now=now, trace=trace
         )
         assert [_kind(sql) for sql, _ in trace] == ["walk", "walk"]

@@ -651,7 +651,7 @@ def list_query(
     """The SQL and arguments of a keyset page in the filter's sort: (sort value, id) strictly
     after the cursor, never OFFSET. Built from fixed clauses; every value is a parameter.
     `limit=None`: every matching row (`LIMIT NULL`, the same statement shape; CSV exports).
-    A page in relevance order is read by `ranked_page` (`list_visible`); this statement of it
+    A page in relevance order is read by `list_visible` a stretch at a time; this statement of it
     ranks every match (the exports) or the newest SEARCH_CANDIDATES."""
     p = Params()
     view = _view(principal, flt, p, now)
@@ -887,34 +887,33 @@ async def _candidates(connection: Any, search: _Search, trace: Trace | None) -> 
     return found[:SEARCH_CANDIDATES]
 
 
-async def ranked_page(
-    connection: Any,
-    principal: Principal,
-    flt: EventFilter,
-    *,
-    cursor: Cursor | None,
-    limit: int,
-    now: datetime,
-    trace: Trace | None = None,
-) -> list[dict[str, Any]]:
-    """A keyset page in relevance order (up to limit + 1 rows): the newest SEARCH_CANDIDATES
-    matches of `q` the caller may see, best rank first (`ts_rank` normalised by the text's
-    length), then newest first; the keyset is (rank, created_at, id). `trace` collects the
-    statements that read the matches (bench/search.py explains them)."""
+async def _searched(
+    connection: Any, principal: Principal, flt: EventFilter, now: datetime
+) -> _Search | None:
+    """The relevance search of `flt.text` (prefixes spelled out as the index's words); None
+    when it can match nothing."""
     terms = search_terms(flt.text or "")
     typed = search_query(flt.text or "")
     # Phrases are words already: only prefixes are spelled out (not numbers).
     prefixes = any(term.prefix is not None and spelled_out(term.prefix) for term in terms)
     spelled = await _spelled(connection, terms) if prefixes else typed
     if spelled is None or typed is None:
-        return []
-    search = _Search(
+        return None
+    return _Search(
         principal=principal,
         flt=dataclasses.replace(flt, text=None),
         now=now,
         spelled=spelled,
         ranked=typed,
     )
+
+
+async def _ranked_page(
+    connection: Any, search: _Search, cursor: Cursor | None, limit: int, trace: Trace | None
+) -> list[dict[str, Any]]:
+    """The newest SEARCH_CANDIDATES matches the caller may see, best rank first (`ts_rank`
+    normalised by the text's length), then newest first; the keyset is (rank, created_at,
+    id)."""
     # Best rank first, then newest first; after the cursor as SQL's row comparison has it.
     found = sorted(await _candidates(connection, search, trace), key=_position, reverse=True)
     if cursor is not None:
@@ -940,10 +939,16 @@ async def list_visible(
     cursor: Cursor | None,
     limit: int,
     now: datetime,
+    trace: Trace | None = None,
 ) -> list[dict[str, Any]]:
-    """A keyset page of the events the caller may see (up to limit + 1 rows)."""
+    """A keyset page of the events the caller may see (up to limit + 1 rows). In relevance
+    order, the matches of `q` are read a stretch at a time (`_candidates`); `trace` collects
+    the statements that read them (tests/api/test_search.py, bench/search.py)."""
     if flt.sort == "relevance":
-        return await ranked_page(connection, principal, flt, cursor=cursor, limit=limit, now=now)
+        search = await _searched(connection, principal, flt, now)
+        return (
+            [] if search is None else await _ranked_page(connection, search, cursor, limit, trace)
+        )
     sql, args = list_query(principal, flt, cursor=cursor, limit=limit, now=now)
     return [decode(r) for r in await connection.fetch(sql, *args)]
 
