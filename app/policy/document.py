@@ -9,11 +9,11 @@ taxonomy and departments from the known codes (both in the validation context, l
 seen so far, which must be unique across levels).
 """
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Final, Self
+from typing import Annotated, Any, ClassVar, Final, Generic, Self, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -296,6 +296,19 @@ def _fields(section: Section) -> dict[str, Any]:
     }
 
 
+R = TypeVar("R")
+
+
+class FieldForField(Section, Generic[R]):
+    """A section whose fields are, one for one, those of the rules dataclass `RULES` (an
+    `R`), which `to_rules` makes of them."""
+
+    RULES: ClassVar[Callable[..., object]]
+
+    def to_rules(self) -> R:
+        return cast(R, self.RULES(**_fields(self)))
+
+
 # --------------------------------------------------------------------------------------------
 # Taxonomy and grading (R2, R3.2.2)
 # --------------------------------------------------------------------------------------------
@@ -367,8 +380,10 @@ def _rule_value(value: object, info: ValidationInfo) -> RuleValue:
     return items(value, one_of(allowed), non_empty=True)
 
 
-class GradingRuleDocument(Section):
+class GradingRuleDocument(FieldForField[GradingRule]):
     """One grading rule: `fact op value`, optionally only for one category (R3.2.2)."""
+
+    RULES = GradingRule
 
     id: Annotated[str, PlainValidator(_rule_id)]
     fact: Annotated[str, PlainValidator(_fact)]
@@ -377,9 +392,6 @@ class GradingRuleDocument(Section):
         default=_ABSENT, validate_default=True, exclude_if=is_none
     )
     when_category: CategoryName | None = Field(default=None, exclude_if=is_none)
-
-    def to_rules(self) -> GradingRule:
-        return GradingRule(**_fields(self))
 
 
 class GradingDocument(Section):
@@ -425,8 +437,10 @@ BusinessSubcategory = Annotated[str, _mapped_subcategory(Category.BUSINESS_ISSUE
 EmergencySubcategory = Annotated[str, _mapped_subcategory(Category.EMERGENCY)]
 
 
-class BusinessRoutingDocument(Section):
+class BusinessRoutingDocument(FieldForField[BusinessRouting]):
     """Business problem -> the department concerned (R3.2.3)."""
+
+    RULES = BusinessRouting
 
     by_subcategory: dict[BusinessSubcategory, Department]
     first_involved_for: Codes
@@ -448,32 +462,29 @@ class BusinessRoutingDocument(Section):
             fail(*problems)
         return first
 
-    def to_rules(self) -> BusinessRouting:
-        return BusinessRouting(**_fields(self))
 
-
-class ComplaintRoutingDocument(Section):
+class ComplaintRoutingDocument(FieldForField[ComplaintRouting]):
     """Customer complaint -> customer service leads (R3.2.3)."""
+
+    RULES = ComplaintRouting
 
     lead: Department
     involved_cooperate: StrictBool = True
 
-    def to_rules(self) -> ComplaintRouting:
-        return ComplaintRouting(**_fields(self))
 
-
-class CoordinationRoutingDocument(Section):
+class CoordinationRoutingDocument(FieldForField[CoordinationRouting]):
     """Internal coordination -> the departments involved (R3.2.3)."""
+
+    RULES = CoordinationRouting
 
     all_involved: StrictBool
     min_departments: Count
 
-    def to_rules(self) -> CoordinationRouting:
-        return CoordinationRouting(**_fields(self))
 
-
-class EmergencyRoutingDocument(Section):
+class EmergencyRoutingDocument(FieldForField[EmergencyRouting]):
     """Emergency -> the department the emergency plan names (R3.2.3)."""
+
+    RULES = EmergencyRouting
 
     by_subcategory: dict[EmergencySubcategory, Department]
     fallback: Department | None = None
@@ -492,9 +503,6 @@ class EmergencyRoutingDocument(Section):
                     )
                 )
         return self
-
-    def to_rules(self) -> EmergencyRouting:
-        return EmergencyRouting(**_fields(self))
 
 
 class RoutingDocument(Section):
@@ -759,15 +767,14 @@ def _share(value: object) -> float:
     return share
 
 
-class RecurrenceDocument(Section):
+class RecurrenceDocument(FieldForField[RecurrencePolicy]):
     """A recurrence: linked to, or as similar as the threshold to, an original of the same
     category closed within the window (app/rules/recurrence.py)."""
 
+    RULES = RecurrencePolicy
+
     window_days: Count
     similarity_threshold: Annotated[float, PlainValidator(_share)]
-
-    def to_rules(self) -> RecurrencePolicy:
-        return RecurrencePolicy(**_fields(self))
 
 
 # --------------------------------------------------------------------------------------------

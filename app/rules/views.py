@@ -142,14 +142,12 @@ def shows_timeline_details(view: EventView) -> bool:
 # `sla` shows the respond, resolve and feedback clocks only. So they are staff filters; a
 # reporter reads the clock of each of their events in its `sla`.
 _DUE_TIMES: Final = frozenset(due.value for due in DueDate)
+# The filters that read the field of their own name, and what the others read.
+_OWN_FIELD: Final = ("status", "category", "severity", "assignee_id", "urgent")
 LIST_FILTER_FIELDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
-        "status": frozenset({"status"}),
-        "category": frozenset({"category"}),
-        "severity": frozenset({"severity"}),
+        **{name: frozenset({name}) for name in _OWN_FIELD},
         "department": frozenset({"lead_department", "cooperating_departments"}),
-        "assignee_id": frozenset({"assignee_id"}),
-        "urgent": frozenset({"urgent"}),
         "overdue": _DUE_TIMES,
         "created_from": frozenset({"created_at"}),
         "created_to": frozenset({"created_at"}),
