@@ -686,10 +686,12 @@ def list_query(
 #    (1.25 times what they say) that were taken in within less than a day (a burst, which the
 #    days of the search index cannot tell apart), that walk;
 # 2. else stretches of days before them, as long as the matches found so far say is needed
-#    (1.25 times), at most 32 times the time read so far (the newest events say little of the
-#    older ones: a handler sees few events still being taken in): one scan of the search
-#    index each (`ix_event_search`: the query's words AND the stretch's days), which reads the
-#    words' postings of those days only, and the rows they name;
+#    (1.25 times), at most 8 times the time read so far, or 32 times while none is found (the
+#    newest events say little of the older ones: a handler sees few events still being taken
+#    in, so a stretch read on what they say checks several times the matches it needs; each
+#    match read costs its row and the visibility rule, the statement itself little): one scan
+#    of the search index each (`ix_event_search`: the query's words AND the stretch's days),
+#    which reads the words' postings of those days only, and the rows they name;
 # 3. past SEARCH_DAYS days, every match before them (a word that rare has few).
 # Prefixes are spelled out as the words of the index that start with them first (at most
 # SEARCH_SPELLED, else the prefix as it is): the index reads a prefix by gathering all its
@@ -703,6 +705,7 @@ SEARCH_DAYS: Final = 512
 SEARCH_SPELLED: Final = 32
 _MARGIN: Final = 1.25
 _GROWTH: Final = 32
+_GROWTH_SEEN: Final = 8
 # The words of the index from `low` (included) to `high` (excluded), in the C collation:
 # the words starting with a prefix (`high` = prefix + U+10FFFF), or the one word (`high` =
 # word + U+0001).
@@ -873,8 +876,11 @@ async def _candidates(connection: Any, search: _Search, trace: Trace | None) -> 
     read = max((search.now - high[0]) / _DAY, 1 / 24)
     while len(found) < SEARCH_CANDIDATES:
         need = SEARCH_CANDIDATES - len(found)
-        guess = need * read / len(found) * _MARGIN if found else _GROWTH * read
-        days = max(1, math.ceil(min(guess, _GROWTH * read)))
+        if found:
+            guess = min(need * read / len(found) * _MARGIN, _GROWTH_SEEN * read)
+        else:
+            guess = _GROWTH * read
+        days = max(1, math.ceil(guess))
         stretch = None if read + days > SEARCH_DAYS else (last - days + 1, last)
         statement = _days_sql(search, high, stretch, need)
         if trace is not None:
