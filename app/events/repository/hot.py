@@ -681,7 +681,9 @@ def list_query(
 # Relevance (README, Search): the newest SEARCH_CANDIDATES matches the caller may see, ranked.
 # They are read newest first, a stretch at a time, each read bounded by what it can find:
 # 1. the newest SEARCH_WALK events, walked through the time index, each row's conditions
-#    checked: a word common among the newest events costs no more than these; when the
+#    checked: a word common among the newest events costs no more than these (250: a caller
+#    who sees few of the newest events, or a word in a few percent of them, pays for every
+#    row walked and finds little; 2-4 ms less than 1,000 for a handler, bench/README.md); when the
 #    matches found say that the rest is found by walking at most SEARCH_WALK_MORE more events
 #    (1.25 times what they say) that were taken in within less than a day (a burst, which the
 #    days of the search index cannot tell apart), that walk;
@@ -699,7 +701,7 @@ def list_query(
 # only for the rows that match (its EXISTS probes, never a hash of everything it could
 # find). The rows are those of one statement over every match (tests/api/test_search.py
 # compares them); events taken in between reads are newer than what is left to read.
-SEARCH_WALK: Final = 1000
+SEARCH_WALK: Final = 250
 SEARCH_WALK_MORE: Final = 10000
 SEARCH_DAYS: Final = 512
 SEARCH_SPELLED: Final = 32
