@@ -119,17 +119,18 @@ class Deliverer:
     async def fanout(self, piece: Piece) -> int:
         """One batch of unpublished messages queued for their endpoints and published."""
         session = piece.session
+        if not await repository.any_endpoint(session):
+            # Nobody has ever listened (or every endpoint is deleted): nothing to do, and
+            # nothing is written, so no lock either: one statement a poll. The messages stay
+            # unpublished; once an endpoint exists they are skipped (below), and the
+            # retention purge takes them.
+            return 0
         if not await repository.take_fanout_lock(session):
             return 0
         receivers = await repository.receivers(session)
         if not receivers:
-            if await repository.any_endpoint(session):
-                # Endpoints exist but none is enabled: what is written now is not for them.
-                return await repository.publish_unheard(session, None, FANOUT_BATCH, piece.now)
-            # Nobody has ever listened (or every endpoint is deleted): nothing to do, and
-            # nothing is written. The messages stay unpublished; once an endpoint exists they
-            # are skipped (below), and the retention purge takes them.
-            return 0
+            # Endpoints exist but none is enabled: what is written now is not for them.
+            return await repository.publish_unheard(session, None, FANOUT_BATCH, piece.now)
         first = min(receiver.created_at for receiver in receivers)
         unheard = await repository.publish_unheard(session, first, FANOUT_BATCH, piece.now)
         if unheard >= FANOUT_BATCH:

@@ -820,13 +820,27 @@ async def test_with_no_endpoint_the_fanout_writes_nothing_and_the_purge_takes_th
     desk: Actor,
 ) -> None:
     """Issue 12's intake target (runner on vs off) and item 7: with no enabled endpoint the
-    fan-out does no work and writes nothing (nobody listens); the messages, never to be sent,
-    are purged after the retention like delivered ones."""
+    fan-out does no work and writes nothing (nobody listens), and with no endpoint at all a
+    poll is one read, without the fan-out's lock; the messages, never to be sent, are purged
+    after the retention like delivered ones."""
     for _ in range(3):
         await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
     before = await _unpublished(session_maker)
     assert before >= 3
-    assert await _piece(session_maker, deliverer.fanout, utcnow()) == 0
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    bind = session_maker.kw["bind"].sync_connection
+    sa.event.listen(bind, "before_cursor_execute", seen)
+    try:
+        assert await _piece(session_maker, deliverer.fanout, utcnow()) == 0
+    finally:
+        sa.event.remove(bind, "before_cursor_execute", seen)
+    # The test's own transaction makes the piece's a savepoint: not the fan-out's.
+    read = [sql for sql in statements if "SAVEPOINT" not in sql]
+    assert read == ["SELECT EXISTS (SELECT 1 FROM webhook_endpoint)"], statements
     assert await _unpublished(session_maker) == before
     await _piece(session_maker, deliverer.purge, utcnow() + timedelta(days=31))
     assert await _unpublished(session_maker) == 0
