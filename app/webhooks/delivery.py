@@ -119,12 +119,10 @@ class Deliverer:
     async def fanout(self, piece: Piece) -> int:
         """One batch of unpublished messages queued for their endpoints and published."""
         session = piece.session
-        if not await repository.any_endpoint(session):
-            # Nobody has ever listened (or every endpoint is deleted): nothing to do, and
-            # nothing is written, so no lock either: one statement a poll. The messages stay
-            # unpublished; once an endpoint exists they are skipped (below), and the
-            # retention purge takes them.
-            return 0
+        # None: nobody has ever listened (or every endpoint is deleted): nothing to do, and
+        # nothing is written; one statement a poll. The messages stay unpublished; once an
+        # endpoint exists they are skipped (below), and the retention purge takes them.
+        # False: another fan-out is running.
         if not await repository.take_fanout_lock(session):
             return 0
         receivers = await repository.receivers(session)

@@ -211,16 +211,19 @@ async def messages_between(
 # ---- the fan-out -------------------------------------------------------------------------
 
 
-async def any_endpoint(session: AsyncSession) -> bool:
-    """Whether any endpoint exists, enabled or not."""
-    found = await session.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM webhook_endpoint)"))
-    return bool(found)
+# The lock is tried only when an endpoint exists (CASE evaluates its branches in order).
+_FANOUT_TURN_SQL: Final = sa.text(
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoint)"
+    " THEN pg_try_advisory_xact_lock(:lock) END"
+).bindparams(lock=FANOUT_LOCK)
 
 
-async def take_fanout_lock(session: AsyncSession) -> bool:
-    """True when this transaction is now the only fan-out running."""
-    taken = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(FANOUT_LOCK)))
-    return bool(taken)
+async def take_fanout_lock(session: AsyncSession) -> bool | None:
+    """In one statement: None when no endpoint exists (enabled or not: nobody has ever
+    listened, and no lock is taken), else True when this transaction is now the only fan-out
+    running."""
+    taken = await session.scalar(_FANOUT_TURN_SQL)
+    return None if taken is None else bool(taken)
 
 
 _RECEIVERS_SQL: Final = sa.text("""
