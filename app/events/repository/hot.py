@@ -640,6 +640,13 @@ def _where(conditions: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
+def _rank(p: Params, query: str | None) -> str:
+    """The relevance of a row to `query`: `ts_rank` normalised by the text's length (1:
+    divided by 1 + its log). One form for the page read a stretch at a time and for the one
+    statement over every match (CSV exports), which must rank alike."""
+    return f"ts_rank(e.search_vector, {p(query, 'tsquery')}, 1)"
+
+
 def list_query(
     principal: Principal,
     flt: EventFilter,
@@ -665,9 +672,7 @@ def list_query(
             f" {p(cursor.id, 'uuid')})"
         )
     if ranked:
-        # ts_rank normalised by the text's length (1: divided by 1 + its log).
-        query = search_query(flt.text or "")
-        columns += f", ts_rank(e.search_vector, {p(query, 'tsquery')}, 1) AS rank"
+        columns += f", {_rank(p, search_query(flt.text or ''))} AS rank"
     select = f"SELECT {columns}, {column} AS sort_key FROM event e{view.joined}{_where(where)}"
     if ranked:
         # All the matches without a limit (CSV exports).
@@ -769,9 +774,8 @@ class _Search:
         by 1 + its log) of the matching rows of `source` the caller may see."""
         view = _view(self.principal, self.flt, p, self.now)
         query = self.ranked if typed else self.spelled
-        rank = f"ts_rank(e.search_vector, {p(self.ranked, 'tsquery')}, 1)"
         return (
-            f"SELECT e.id, e.created_at, {rank} AS rank FROM {source}"
+            f"SELECT e.id, e.created_at, {_rank(p, self.ranked)} AS rank FROM {source}"
             + (SEEN_BY.format(visible=view.visible) if view.visible else "")
             + (view.joined if "v.involved" in view.where else "")
             + _where([*view.where, f"e.search_vector @@ {p(query, 'tsquery')}", *where])
@@ -782,11 +786,11 @@ class _Search:
         counts (`hit`), and its last row (`edge`, the `last`-th) whether it counts or not.
         Each row is judged in a LATERAL subquery: the query first, then the rest."""
         view = _view(self.principal, self.flt, p, self.now)
-        rank = f"ts_rank(e.search_vector, {p(self.ranked, 'tsquery')}, 1)"
         judged = [f"e.search_vector @@ {p(self.spelled, 'tsquery')}", *view.where]
         judged += [view.visible] if view.visible else []
         return (
-            f"SELECT e.id, e.created_at, {rank} AS rank, hit.yes IS NOT NULL AS hit,"
+            f"SELECT e.id, e.created_at, {_rank(p, self.ranked)} AS rank,"
+            " hit.yes IS NOT NULL AS hit,"
             f" e.walked = {last} AS edge FROM {source}"
             + (view.joined if "v.involved" in view.where else "")
             + f" LEFT JOIN LATERAL (SELECT true AS yes{_where(judged)} OFFSET 0) hit ON true"
