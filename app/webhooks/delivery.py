@@ -7,7 +7,7 @@
   listens): those messages are skipped in bulk once an endpoint exists, and purged.
 * `deliver`: claims due rows with FOR UPDATE SKIP LOCKED (each the first still to be sent
   about its event to its endpoint), POSTs them signed over the process's kept-alive
-  connections (`transport.Connections`: httpcore, HTTP/1.1, no redirects, timeouts), at most
+  connections (`transport.Connections`: HTTP/1.1, no redirects, timeouts), at most
   `WEBHOOK_ENDPOINT_CONCURRENCY` at once per endpoint (that many lanes, each sending its
   endpoint's rows one after another), and records every attempt in the same transaction: a
   delivered row is deleted, a failed one waits for its next attempt. A message's body is
@@ -19,9 +19,7 @@
 """
 
 import asyncio
-import importlib.util
 import random
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -45,13 +43,6 @@ from app.webhooks.signing import Signer
 from app.webhooks.transport import Answer, Connections
 
 log = structlog.get_logger(__name__)
-
-# httpcore asks `import sniffio` on every request and falls back to asyncio when it is not
-# installed (anyio 4 no longer needs it). A failed import is not remembered, so each request
-# searched sys.path for it four times (measured: a third of a delivery's CPU). Remembering
-# that it is absent changes nothing else.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 FANOUT_BATCH: Final = 500
 PURGE_BATCH: Final = 5000

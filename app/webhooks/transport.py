@@ -1,146 +1,62 @@
-"""The delivery client's connections (items 3 and 5): HTTP/1.1 over httpcore (h11), with a
-network backend of our own.
+"""The delivery client's connections (items 3 and 5): HTTP/1.1 over asyncio's transports,
+answers read by httptools (llhttp, the parser uvicorn serves with).
 
-* `Connections.post` sends one request on a kept-alive `httpcore.AsyncHTTP11Connection` to
-  the URL's origin, taken from that origin's idle connections (the last one returned first)
-  or opened anew (`GuardedBackend`, then TLS for https), and gives it back once the answer
-  is read. httpcore and h11 speak HTTP (and never follow a redirect); what is ours is only
-  which idle connection to reuse. Neither httpx's client nor httpcore's pool is in the way:
-  their per-request work (httpx's request and response models, cookies, URL merging; the
-  pool's scan of every connection, twice per request) was about 60 % of a delivery's HTTP
-  CPU (bench/README.md). How many requests an endpoint has in flight is bounded by the
+* `Connections.post` sends one request on a kept-alive connection to the URL's origin, taken
+  from that origin's idle connections (the last one given back first) or opened anew
+  (`_open`: an address item 5 allows, then TLS verified against the host name for https),
+  and gives it back once its answer is read to the end, unless the receiver closes it. A
+  request is written whole in one call (head and body); a redirect is an answer like any
+  other (never followed). How many requests an endpoint has in flight is bounded by the
   caller (`WEBHOOK_ENDPOINT_CONCURRENCY`).
-* `GuardedBackend.connect_tcp` resolves the host, refuses it unless every address is public
-  (`ssrf.public_addresses`, unless `WEBHOOK_ALLOW_PRIVATE_TARGETS`), and connects to a checked
-  address; TLS still verifies the certificate against the host name. Every new connection is
-  checked (item 5: at delivery time, not only at registration).
-* `_Stream` is a plain asyncio stream (no anyio layer) that sends a request's head and body
-  in one write, when the response is first read: one system call per request instead of two
-  (on loopback the sender's call also does the receiver's work; measured 20 % of a
-  delivery's CPU, bench/README.md).
+* `_Connection` is the protocol of one connection. llhttp does the reading (status, headers,
+  `Content-Length`, chunked bodies, bodies that end with the connection, answers that keep or
+  end the connection); only the first `limit` bytes of a body are kept, and an answer longer
+  than that is not read on: its connection is closed, not reused.
+* Every new connection is checked (`ssrf.public_addresses`, unless
+  `WEBHOOK_ALLOW_PRIVATE_TARGETS`) and made to the very address checked (item 5: at delivery
+  time, not only at registration).
+
+Why not httpx or httpcore: their per-request work (request and response models, header
+validation, h11's state machine in Python) was about two thirds of a delivery's CPU, and a
+delivery shares the service's process with intake (bench/README.md).
 """
 
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterable, Iterable, Sequence
+import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, cast
 
-import httpcore
+import httptools
 import httpx
 
 from app.webhooks import ssrf
 from app.webhooks.errors import UnsafeTarget
 
-
-class _Stream(httpcore.AsyncNetworkStream):
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._pending: list[bytes] = []
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ARG002, ASYNC109
-        if buffer:
-            self._pending.append(buffer)
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        try:
-            async with asyncio.timeout(timeout):
-                if self._pending:
-                    self._writer.write(b"".join(self._pending))
-                    self._pending.clear()
-                    await self._writer.drain()
-                return await self._reader.read(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout("no answer in time") from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-
-    async def aclose(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await self._writer.wait_closed()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except TimeoutError as exc:
-            await self.aclose()
-            raise httpcore.ConnectTimeout("TLS handshake timed out") from exc
-        except (OSError, ssl.SSLError) as exc:
-            await self.aclose()
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        return self
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # an idle kept-alive connection the server has closed
-            return self._reader.at_eof() or self._writer.is_closing()
-        names = {"client_addr": "sockname", "server_addr": "peername"}
-        return self._writer.get_extra_info(names.get(info, info))
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Connections only to addresses item 5 allows, over `_Stream`."""
-
-    def __init__(self, *, allow_private: bool) -> None:
-        self.allow_private = allow_private
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if self.allow_private:
-            addresses = [host]
-        else:
-            try:
-                addresses = await ssrf.public_addresses(host, port)
-            except UnsafeTarget as exc:
-                raise httpcore.ConnectError(f"refused: {exc.detail}") from exc
-        error: Exception = httpcore.ConnectError(f"cannot connect to {host}")
-        for address in addresses:
-            try:
-                async with asyncio.timeout(timeout):
-                    reader, writer = await asyncio.open_connection(
-                        address, port, local_addr=(local_address, 0) if local_address else None
-                    )
-            except TimeoutError:
-                error = httpcore.ConnectTimeout(f"connecting to {host} timed out")
-                continue
-            except OSError as exc:
-                error = httpcore.ConnectError(str(exc) or type(exc).__name__)
-                continue
-            sock = writer.get_extra_info("socket")
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-            return _Stream(reader, writer)
-        raise error
-
-    async def connect_unix_socket(
-        self,
-        path: str,  # noqa: ARG002
-        timeout: float | None = None,  # noqa: ARG002, ASYNC109
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,  # noqa: ARG002
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("refused: webhooks are not sent over unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 # Idle connections kept per origin beyond what is in use (more are closed when given back).
 MAX_IDLE_PER_ORIGIN: Final = 64
 _TARGETS_KEPT: Final = 10_000
+
+
+class TransportError(Exception):
+    """A request that got no complete answer (the attempt's `error` names the class)."""
+
+
+class UnsupportedProtocol(TransportError):
+    """The URL is not http or https, or names no host."""
+
+
+class ConnectError(TransportError):
+    """No connection to the target (refused by item 5, unreachable, TLS failed)."""
+
+
+class ReadError(TransportError):
+    """The connection ended before the answer did."""
+
+
+class RemoteProtocolError(TransportError):
+    """The receiver's answer is not HTTP/1.1."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,40 +69,164 @@ class Answer:
     head: bytes
 
 
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: a request at a time, its answer parsed as it arrives."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[None] | None = None
+        self._limit = 0
+        self._headers_done = False
+        self._delimited = False
+        self.status = 0
+        self.retry_after: str | None = None
+        self.head = bytearray()
+        self.complete = False  # the answer was read to its end
+        self.keep_alive = False  # ... and the receiver keeps the connection open
+        self.closed = False
+        self.idle_since = 0.0
+
+    # asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio's or uvloop's (which does not derive from asyncio.Transport)
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            self.close()  # nothing asked for (or enough read): the connection is not reused
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            self.close()  # more than the one answer asked for (`on_message_begin`)
+        except httptools.HttpParserUpgrade:
+            self._fail(RemoteProtocolError("the receiver switched protocols"))
+        except httptools.HttpParserError as exc:
+            self._fail(RemoteProtocolError(f"not an HTTP/1.1 answer: {exc}"))
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        if self._headers_done and not self.complete and not self._delimited:
+            self.complete = True  # a body without a length ends with the connection
+            self._wake()
+        else:
+            self._fail(ReadError("the receiver closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ReadError(str(exc) if exc else "the connection was closed"))
+
+    # httptools' callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:  # also after a 1xx answer
+        if self.complete:
+            raise RemoteProtocolError("an answer nobody asked for")  # stops the parser
+        self._headers_done = self._delimited = False
+        self.retry_after = None
+        self.head.clear()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"retry-after":
+            self.retry_after = value.decode("latin-1")
+        elif name in (b"content-length", b"transfer-encoding"):
+            self._delimited = True  # the body does not end with the connection
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self._headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        room = self._limit - len(self.head)
+        if room > 0:
+            self.head += body[:room]
+        if len(self.head) >= self._limit:
+            self._wake()  # enough; unless the answer also ends here, the rest is not read
+
+    def on_message_complete(self) -> None:
+        if self.status < 200:
+            return  # informational: the answer follows
+        self.complete = True
+        self.keep_alive = self._parser.should_keep_alive()
+        self._wake()
+
+    # ----------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self.close()
+
+    async def exchange(self, request: bytes, limit: int) -> Answer:
+        """Write `request` whole, wait for its answer (to its end, or its first `limit`
+        bytes of body)."""
+        assert self._transport is not None
+        self._limit = limit
+        self._headers_done = self._delimited = self.complete = self.keep_alive = False
+        self.status = 0
+        self.retry_after = None
+        self.head.clear()
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._transport.write(request)
+        await self._waiter
+        return Answer(self.status, self.retry_after, bytes(self.head))
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.closed
+
+    def close(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
-    url: httpcore.URL
-    origin: httpcore.Origin
-    key: tuple[bytes, bytes, int]
-    host: bytes  # the Host header: host, and the port unless the scheme's default
+    key: tuple[str, str, int]  # scheme, host, port: the origin
+    host: str  # to resolve (and to verify a certificate against)
+    port: int
+    tls: bool
+    start: bytes  # the request line and the Host header
 
 
 def _target(url: str) -> _Target:
-    """`url` parsed once (httpx's parser: IDNA host, normalized port and path)."""
+    """`url` parsed once (httpx's parser: IDNA host, normalized port, percent-encoded path)."""
     parsed = httpx.URL(url)
-    scheme = parsed.raw_scheme
-    if scheme not in (b"http", b"https"):
-        raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {parsed.scheme!r}")
+    if parsed.scheme not in ("http", "https"):
+        raise UnsupportedProtocol(f"unsupported URL scheme {parsed.scheme!r}")
     if not parsed.raw_host:
-        raise httpcore.UnsupportedProtocol("the URL has no host")
-    port = parsed.port or (443 if scheme == b"https" else 80)
-    origin = httpcore.Origin(scheme, parsed.raw_host, port)
-    return _Target(
-        url=httpcore.URL(scheme=scheme, host=parsed.raw_host, port=port, target=parsed.raw_path),
-        origin=origin,
-        key=(scheme, parsed.raw_host, port),
-        host=parsed.netloc,
-    )
+        raise UnsupportedProtocol("the URL has no host")
+    tls = parsed.scheme == "https"
+    port = parsed.port or (443 if tls else 80)
+    host = parsed.raw_host.decode("ascii")
+    start = b"POST %s HTTP/1.1\r\nhost: %s\r\n" % (parsed.raw_path, parsed.netloc)
+    return _Target(key=(parsed.scheme, host, port), host=host, port=port, tls=tls, start=start)
 
 
 class Connections:
     """Kept-alive HTTP/1.1 connections to webhook receivers, per origin (see the module)."""
 
-    def __init__(self, *, allow_private: bool, keepalive_expiry: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        keepalive_expiry: float = 30.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls`: the certificates https targets are verified against (by default httpx's:
+        certifi's authorities, host names checked)."""
+        self.allow_private = allow_private
         self.keepalive_expiry = keepalive_expiry
-        self._backend = GuardedBackend(allow_private=allow_private)
-        self._ssl: ssl.SSLContext | None = None
-        self._idle: dict[tuple[bytes, bytes, int], list[httpcore.AsyncHTTP11Connection]] = {}
+        self._ssl = tls
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
 
     def _parsed(self, url: str) -> _Target:
@@ -197,32 +237,47 @@ class Connections:
             target = self._targets[url] = _target(url)
         return target
 
-    async def _checkout(
-        self,
-        target: _Target,
-        timeout: float,  # noqa: ASYNC109 (the connect's and TLS handshake's)
-    ) -> httpcore.AsyncHTTP11Connection:
-        """An idle connection to the target's origin still open, else a new one: connected to
-        an address item 5 allows, TLS verified against the host name for https."""
+    def _fresh(self, connection: _Connection) -> bool:
+        return (
+            not connection.closed
+            and time.monotonic() - connection.idle_since < self.keepalive_expiry
+        )
+
+    async def _checkout(self, target: _Target) -> _Connection:
+        """An idle connection to the target's origin still open, else a new one."""
         idle = self._idle.get(target.key)
         while idle:
             connection = idle.pop()
-            if connection.is_available() and not connection.has_expired():
+            if self._fresh(connection):
                 return connection
-            await _close(connection)
-        origin = target.origin
-        host = origin.host.decode("ascii")
-        stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
-        if origin.scheme == b"https":
+            connection.close()
+        return await self._open(target)
+
+    async def _open(self, target: _Target) -> _Connection:
+        """A new connection, to an address item 5 allows, TLS verified against the host."""
+        if self.allow_private:
+            addresses = [target.host]
+        else:
             try:
-                stream = await stream.start_tls(self._tls(), server_hostname=host, timeout=timeout)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await stream.aclose()
-                raise
-        return httpcore.AsyncHTTP11Connection(
-            origin, stream, keepalive_expiry=self.keepalive_expiry
-        )
+                addresses = await ssrf.public_addresses(target.host, target.port)
+            except UnsafeTarget as exc:
+                raise ConnectError(f"refused: {exc.detail}") from exc
+        loop = asyncio.get_running_loop()
+        error = ConnectError(f"cannot connect to {target.host}")
+        for address in addresses:
+            try:
+                _transport, connection = await loop.create_connection(
+                    _Connection,
+                    address,
+                    target.port,
+                    ssl=self._tls() if target.tls else None,
+                    server_hostname=target.host if target.tls else None,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                error = ConnectError(str(exc) or type(exc).__name__)
+                continue
+            return connection
+        raise error
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -230,73 +285,53 @@ class Connections:
             self._ssl.set_alpn_protocols(["http/1.1"])
         return self._ssl
 
-    async def _checkin(self, target: _Target, connection: httpcore.AsyncHTTP11Connection) -> None:
+    def _checkin(self, target: _Target, connection: _Connection) -> None:
         idle = self._idle.setdefault(target.key, [])
-        if connection.is_idle() and len(idle) < MAX_IDLE_PER_ORIGIN:
+        if connection.reusable and len(idle) < MAX_IDLE_PER_ORIGIN:
+            connection.idle_since = time.monotonic()
             idle.append(connection)
         else:
-            await _close(connection)
+            connection.close()
 
     async def post(
         self,
         url: str,
-        headers: Sequence[tuple[bytes, bytes]],
+        headers: list[tuple[bytes, bytes]],
         body: bytes,
         *,
-        timeout: float,  # noqa: ASYNC109 (httpcore's timeouts, per phase)
+        timeout: float,  # noqa: ASYNC109 (the whole request's, connecting included)
         limit: int,
     ) -> Answer:
-        """POST `body` to `url` with `headers` (Host and Content-Length are added): the
-        status, `Retry-After` and the first `limit` bytes or so of the answer. Raises
-        httpcore's errors (connect, read, protocol) and whatever cancels it; the connection
-        is then closed, not reused."""
+        """POST `body` to `url` with `headers` (Host and Content-Length are added; names and
+        values are the caller's, never a receiver's): the status, `Retry-After` and the first
+        `limit` bytes of the answer. Raises `TransportError`s and `TimeoutError`; the
+        connection is then closed, not reused."""
         target = self._parsed(url)
-        request = httpcore.Request(
-            b"POST",
-            target.url,
-            headers=[
-                (b"host", target.host),
-                *headers,
-                (b"content-length", str(len(body)).encode()),
-            ],
-            content=body,
-            extensions={
-                "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
-            },
+        request = b"".join(
+            (
+                target.start,
+                *(b"%s: %s\r\n" % pair for pair in headers),
+                b"content-length: %d\r\n\r\n" % len(body),
+                body,
+            )
         )
-        connection = await self._checkout(target, timeout)
-        try:
-            response = await connection.handle_async_request(request)
+        async with asyncio.timeout(timeout):
+            connection = await self._checkout(target)
             try:
-                retry_after = None
-                for name, value in response.headers:
-                    if name.lower() == b"retry-after":
-                        retry_after = value.decode("latin-1")
-                        break
-                head = b""
-                stream = response.stream
-                assert isinstance(stream, AsyncIterable)  # an async connection's
-                async for chunk in stream:
-                    head += chunk
-                    if len(head) >= limit:
-                        break  # the rest is not read: the connection is closed, not reused
-            finally:
-                await response.aclose()
-        except BaseException:
-            await _close(connection)  # in use, failed or cancelled: never reused
-            raise
-        await self._checkin(target, connection)
-        return Answer(response.status, retry_after, head)
+                answer = await connection.exchange(request, limit)
+            except BaseException:
+                connection.close()  # failed or cancelled in use: never reused
+                raise
+        self._checkin(target, connection)
+        return answer
 
     async def sweep(self) -> None:
         """Close the idle connections past their keep-alive or closed by the receiver."""
         for key, idle in list(self._idle.items()):
-            keep = []
+            keep = [c for c in idle if self._fresh(c)]
             for connection in idle:
-                if connection.has_expired() or not connection.is_available():
-                    await _close(connection)
-                else:
-                    keep.append(connection)
+                if connection not in keep:
+                    connection.close()
             if keep:
                 self._idle[key] = keep
             else:
@@ -307,9 +342,5 @@ class Connections:
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:
-                await _close(connection)
-
-
-async def _close(connection: httpcore.AsyncHTTP11Connection) -> None:
-    with contextlib.suppress(Exception):
-        await connection.aclose()
+                with contextlib.suppress(Exception):
+                    connection.close()

@@ -4,10 +4,20 @@ them to an endpoint at once, never reused once the receiver closes them or their
 not read to the end."""
 
 import asyncio
+import contextlib
+import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +25,7 @@ from app.core.clock import utcnow
 from app.runner.job import Piece
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 from app.webhooks.delivery import EXCERPT_BYTES, Deliverer
-from app.webhooks.transport import Connections
+from app.webhooks.transport import ConnectError, Connections, ReadError, RemoteProtocolError
 from tests.api.flow import call
 from tests.conftest import Actor, intake_body
 from tests.webhook_receiver import Received, receiving
@@ -116,3 +126,209 @@ async def test_a_piece_sends_over_at_most_the_endpoint_concurrency_and_the_next_
     first, second = got[:6], got[6:]
     assert len({r.client_port for r in first}) == 2
     assert {r.client_port for r in second} <= {r.client_port for r in first}
+
+
+def test_the_workers_event_loop_uvloop_sends_and_keeps_alive_too() -> None:
+    """`python -m app worker` and `serve` run on uvloop, whose transports are not asyncio's."""
+
+    async def scenario() -> list[Received]:
+        connections = Connections(allow_private=True)
+        try:
+            with receiving() as receiver:
+                for number in range(3):
+                    answer = await connections.post(
+                        receiver.url,
+                        [*JSON, (b"webhook-id", b"u%d" % number)],
+                        b"{}",
+                        timeout=5,
+                        limit=64,
+                    )
+                    assert (answer.status, answer.head) == (200, b"ok")
+                return await asyncio.to_thread(receiver.wait_for, 3)
+        finally:
+            await connections.aclose()
+
+    got = uvloop.run(scenario())
+    assert [r.webhook_id for r in got] == ["u0", "u1", "u2"]
+    assert len({r.client_port for r in got}) == 1
+
+
+@asynccontextmanager
+async def _raw_server(
+    answers: list[bytes], *, close: bool = False
+) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A receiver that writes `answers[n]` as is (bytes on the wire) for the n-th request it
+    reads on a connection, then closes that connection once its answers run out (or after
+    each answer, with `close`); yields its URL and the raw requests it read."""
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for answer in answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(
+                    next(
+                        line.split(b":", 1)[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    )
+                )
+                requests.append(head + await reader.readexactly(length))
+                writer.write(answer)
+                await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/in", requests
+    finally:
+        server.close()
+
+
+async def test_the_request_on_the_wire(connections: Connections) -> None:
+    async with _raw_server([b"HTTP/1.1 204 No Content\r\n\r\n"]) as (url, requests):
+        answer = await connections.post(
+            url, [*JSON, (b"webhook-id", b"w1")], b'{"a":1}', timeout=5, limit=64
+        )
+    assert (answer.status, answer.head) == (204, b"")
+    head, body = requests[0].split(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /in HTTP/1.1"
+    assert set(lines[1:]) == {
+        b"host: " + url.split("/")[2].encode(),
+        b"content-type: application/json",
+        b"webhook-id: w1",
+        b"content-length: 7",
+    }
+    assert body == b'{"a":1}'
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "kept"),
+    [
+        # chunked, in pieces: reassembled, and the connection is kept for the next request
+        (
+            b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\nRetry-After: 30\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+            (500, "30", b"abcdefg"),
+            True,
+        ),
+        # an informational answer first: the final one is what counts
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+            (201, None, b"ok"),
+            True,
+        ),
+        # a body without a length ends with the connection (the receiver closes it)
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+            (200, None, b"until the end"),
+            False,
+        ),
+        # more than the one answer asked for: the first counts, the connection is not kept
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            b"HTTP/1.1 500 Unasked\r\nContent-Length: 5\r\n\r\nextra",
+            (200, None, b"ok"),
+            False,
+        ),
+        # HTTP/1.0 without keep-alive: not kept, though the receiver waits for more
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", (200, None, b"ok"), False),
+    ],
+)
+async def test_answers_as_llhttp_reads_them(
+    connections: Connections,
+    answer: bytes,
+    expected: tuple[int, str | None, bytes],
+    kept: bool,
+) -> None:
+    server_closes = b"Connection: close" in answer
+    async with _raw_server([answer, answer], close=server_closes) as (url, requests):
+        first = await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+        assert (first.status, first.retry_after, first.head) == expected
+        assert sum(map(len, connections._idle.values())) == (1 if kept else 0)
+        second = await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+        assert second == first
+        assert len(requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", RemoteProtocolError),
+        (b"", ReadError),  # closed without a word
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", ReadError),
+    ],
+)
+async def test_what_is_not_a_whole_answer_raises(
+    connections: Connections, answer: bytes, error: type[Exception]
+) -> None:
+    async with _raw_server([answer]) as (url, _requests):
+        with pytest.raises(error):
+            await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+    assert not any(connections._idle.values())
+
+
+@asynccontextmanager
+async def _tls_server(tmp: Path) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
+    """An https receiver on 127.0.0.1 (answers 200 `ok` over TLS) with a certificate of its
+    own for `localhost`; yields its URL and a client context that trusts that certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    trusting = ssl.create_default_context(cafile=str(tmp / "cert.pem"))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"https://localhost:{port}/hook", trusting
+    finally:
+        server.close()
+
+
+async def test_https_verifies_the_receivers_certificate(tmp_path: Path) -> None:
+    """TLS with the host name checked: a certificate no trusted authority signed is refused;
+    trusted, the request goes through."""
+    async with _tls_server(tmp_path) as (url, trusting):
+        default = Connections(allow_private=True)
+        with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await default.post(url, JSON, b"{}", timeout=5, limit=64)
+        trusted = Connections(allow_private=True, tls=trusting)
+        answer = await trusted.post(url, JSON, b"{}", timeout=5, limit=64)
+        await trusted.aclose()
+    assert (answer.status, answer.head) == (200, b"ok")
