@@ -168,6 +168,8 @@ async def main(args: argparse.Namespace, receiver: procs.Started, base: str) -> 
                 stats = pstats.Stats(prof)
                 stats.sort_stats("cumulative").print_stats(50)
                 stats.sort_stats("tottime").print_stats(35)
+                if os.environ.get("BENCH_CALLERS"):
+                    stats.print_callers(os.environ["BENCH_CALLERS"])
     finally:
         await deliverer.close()
 
