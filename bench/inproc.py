@@ -104,7 +104,7 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.gather(*(guarded() for _ in range(n)))
 
         await run(200)  # warm-up
-        prof = cProfile.Profile() if args.profile else None
+        prof = cProfile.Profile(time.process_time) if args.profile else None
         t0, w0 = time.process_time(), time.perf_counter()
         if prof:
             prof.enable()
@@ -119,6 +119,8 @@ async def main(args: argparse.Namespace) -> None:
             st = pstats.Stats(prof)
             st.sort_stats("cumulative").print_stats(45)
             st.sort_stats("tottime").print_stats(30)
+            if os.environ.get("BENCH_CALLERS"):
+                st.print_callers(os.environ["BENCH_CALLERS"])
 
 
 if __name__ == "__main__":
