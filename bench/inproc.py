@@ -64,6 +64,16 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str], body: 
     return status
 
 
+def print_profile(prof: cProfile.Profile) -> None:
+    """The profile by cumulative and own CPU time; with BENCH_CALLERS (a regular expression),
+    also who called the functions it matches."""
+    stats = pstats.Stats(prof)
+    stats.sort_stats("cumulative").print_stats(50)
+    stats.sort_stats("tottime").print_stats(35)
+    if os.environ.get("BENCH_CALLERS"):
+        stats.print_callers(os.environ["BENCH_CALLERS"])
+
+
 async def main(args: argparse.Namespace) -> None:
     app = create_app()
     token = os.environ["BENCH_TOKEN"]
@@ -116,11 +126,7 @@ async def main(args: argparse.Namespace) -> None:
             f"{args.endpoint}: {1e6 * cpu / args.n:.0f} µs CPU/request, {args.n / wall:.0f} req/s"
         )
         if prof:
-            st = pstats.Stats(prof)
-            st.sort_stats("cumulative").print_stats(45)
-            st.sort_stats("tottime").print_stats(30)
-            if os.environ.get("BENCH_CALLERS"):
-                st.print_callers(os.environ["BENCH_CALLERS"])
+            print_profile(prof)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import cProfile
 import json
 import os
-import pstats
 import sys
 import time
 import uuid
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 import procs
 import uvloop
+from inproc import print_profile
 from sqlalchemy import text
 
 from app.core.clock import utcnow
@@ -165,11 +165,7 @@ async def main(args: argparse.Namespace, receiver: procs.Started, base: str) -> 
                 + f"; {n / wall:.0f} a second with queueing"
             )
             if prof:
-                stats = pstats.Stats(prof)
-                stats.sort_stats("cumulative").print_stats(50)
-                stats.sort_stats("tottime").print_stats(35)
-                if os.environ.get("BENCH_CALLERS"):
-                    stats.print_callers(os.environ["BENCH_CALLERS"])
+                print_profile(prof)
     finally:
         await deliverer.close()
 
