@@ -37,12 +37,12 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²", which isdigit() but int() refuses
         delay = timedelta(seconds=int(value[:9]))
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, IndexError):  # whatever a receiver sends
             return None
         if when.tzinfo is None:
             return None

@@ -4,7 +4,7 @@ Refused unless `WEBHOOK_ALLOW_PRIVATE_TARGETS=true`: plain `http`, and hosts tha
 loopback, private, link-local (cloud metadata lives there), shared, multicast, reserved or
 unspecified address, or to a known metadata address. Checked twice: on the URL when an
 endpoint is created or changed (`check_url`), and on every connection the delivery client
-opens (`transport.GuardedBackend`), which connects to the very address it checked, so a name
+opens (`transport.Connections._open`), which connects to the very address it checked, so a name
 that resolves elsewhere later (DNS rebinding) is refused too. Redirects are never followed
 (`delivery`), so a public URL cannot bounce a message to a private one.
 """

@@ -36,6 +36,10 @@ from app.webhooks.errors import UnsafeTarget
 
 # Idle connections kept per origin beyond what is in use (more are closed when given back).
 MAX_IDLE_PER_ORIGIN: Final = 64
+# An answer's status line and headers (with any 1xx answers before it) may not exceed this
+# (h11's limit): llhttp sets none, and building an endless header costs CPU and memory.
+MAX_HEAD_BYTES: Final = 64 * 1024
+REQUEST_TIMEOUT: Final = 408
 _TARGETS_KEPT: Final = 10_000
 
 
@@ -79,6 +83,8 @@ class _Connection(asyncio.Protocol):
         self._limit = 0
         self._headers_done = False
         self._delimited = False
+        self._head_bytes = 0  # read before the final answer's headers were complete
+        self.received = False  # any byte of an answer to the current request
         self.status = 0
         self.retry_after: str | None = None
         self.head = bytearray()
@@ -95,29 +101,43 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None or self._waiter.done():
-            self.close()  # nothing asked for (or enough read): the connection is not reused
+            self.abort()  # nothing asked for (or enough read): the connection is not reused
             return
+        self.received = True
+        if not self._headers_done:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
-            self.close()  # more than the one answer asked for (`on_message_begin`)
+            self.abort()  # more than the one answer asked for (`on_message_begin`)
         except httptools.HttpParserUpgrade:
             self._fail(RemoteProtocolError("the receiver switched protocols"))
         except httptools.HttpParserError as exc:
             self._fail(RemoteProtocolError(f"not an HTTP/1.1 answer: {exc}"))
+        else:
+            if not self._headers_done and self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(RemoteProtocolError(f"headers longer than {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
-        self.closed = True
-        if self._headers_done and not self.complete and not self._delimited:
-            self.complete = True  # a body without a length ends with the connection
-            self._wake()
-        else:
-            self._fail(ReadError("the receiver closed the connection"))
+        self._ended(ReadError("the receiver closed the connection"))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:  # reset, or an error: whatever was read is not a whole answer
+            self.closed = True
+            self._fail(ReadError(str(exc) or type(exc).__name__))
+        else:  # uvloop's TLS reports a close without close_notify so, with no eof_received
+            self._ended(ReadError("the connection was closed"))
+
+    def _ended(self, error: ReadError) -> None:
+        """The receiver closed the connection: the end of a body without a length, else
+        `error` for an answer still awaited."""
         self.closed = True
-        self._fail(ReadError(str(exc) if exc else "the connection was closed"))
+        if self._headers_done and not self.complete and not self._delimited:
+            self.complete = True
+            self._wake()
+        else:
+            self._fail(error)
 
     # httptools' callbacks ----------------------------------------------------------------
 
@@ -129,11 +149,15 @@ class _Connection(asyncio.Protocol):
         self.head.clear()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a chunked body's trailer fields: not the answer's headers
         name = name.lower()
         if name == b"retry-after":
             self.retry_after = value.decode("latin-1")
-        elif name in (b"content-length", b"transfer-encoding"):
-            self._delimited = True  # the body does not end with the connection
+        elif name == b"content-length" or (
+            name == b"transfer-encoding" and value.rstrip().lower().endswith(b"chunked")
+        ):
+            self._delimited = True  # the body does not end with the connection (RFC 9112 6.3)
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
@@ -148,7 +172,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self.status < 200:
-            return  # informational: the answer follows
+            self._headers_done = False  # informational: the answer follows
+            return
         self.complete = True
         self.keep_alive = self._parser.should_keep_alive()
         self._wake()
@@ -162,7 +187,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, exc: Exception) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)
-        self.close()
+        self.abort()
 
     async def exchange(self, request: bytes, limit: int) -> Answer:
         """Write `request` whole, wait for its answer (to its end, or its first `limit`
@@ -170,6 +195,8 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         self._limit = limit
         self._headers_done = self._delimited = self.complete = self.keep_alive = False
+        self.received = False
+        self._head_bytes = 0
         self.status = 0
         self.retry_after = None
         self.head.clear()
@@ -183,9 +210,18 @@ class _Connection(asyncio.Protocol):
         return self.complete and self.keep_alive and not self.closed
 
     def close(self) -> None:
+        """Close an idle connection (nothing left to read or write)."""
         self.closed = True
         if self._transport is not None:
             self._transport.close()
+
+    def abort(self) -> None:
+        """Drop a connection at once: what is unread or unsent is discarded (a TLS close
+        would otherwise go on reading the rest of a long answer, or wait for a write that a
+        stuck receiver never takes)."""
+        self.closed = True
+        if self._transport is not None:
+            self._transport.abort()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +235,10 @@ class _Target:
 
 def _target(url: str) -> _Target:
     """`url` parsed once (httpx's parser: IDNA host, normalized port, percent-encoded path)."""
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UnsupportedProtocol(f"not a URL: {exc}") from exc
     if parsed.scheme not in ("http", "https"):
         raise UnsupportedProtocol(f"unsupported URL scheme {parsed.scheme!r}")
     if not parsed.raw_host:
@@ -227,6 +266,7 @@ class Connections:
         self.keepalive_expiry = keepalive_expiry
         self._ssl = tls
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._closed = False
         self._targets: dict[str, _Target] = {}
 
     def _parsed(self, url: str) -> _Target:
@@ -243,15 +283,16 @@ class Connections:
             and time.monotonic() - connection.idle_since < self.keepalive_expiry
         )
 
-    async def _checkout(self, target: _Target) -> _Connection:
-        """An idle connection to the target's origin still open, else a new one."""
+    async def _checkout(self, target: _Target) -> tuple[_Connection, bool]:
+        """An idle connection to the target's origin still open (and True), else a new one
+        (and False)."""
         idle = self._idle.get(target.key)
         while idle:
             connection = idle.pop()
             if self._fresh(connection):
-                return connection
+                return connection, True
             connection.close()
-        return await self._open(target)
+        return await self._open(target), False
 
     async def _open(self, target: _Target) -> _Connection:
         """A new connection, to an address item 5 allows, TLS verified against the host."""
@@ -273,7 +314,7 @@ class Connections:
                     ssl=self._tls() if target.tls else None,
                     server_hostname=target.host if target.tls else None,
                 )
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:  # ssl.SSLError included
                 error = ConnectError(str(exc) or type(exc).__name__)
                 continue
             return connection
@@ -286,8 +327,11 @@ class Connections:
         return self._ssl
 
     def _checkin(self, target: _Target, connection: _Connection) -> None:
+        if not connection.reusable:
+            connection.abort()  # closed by the receiver, or its answer not read to the end
+            return
         idle = self._idle.setdefault(target.key, [])
-        if connection.reusable and len(idle) < MAX_IDLE_PER_ORIGIN:
+        if len(idle) < MAX_IDLE_PER_ORIGIN and not self._closed:
             connection.idle_since = time.monotonic()
             idle.append(connection)
         else:
@@ -316,12 +360,27 @@ class Connections:
             )
         )
         async with asyncio.timeout(timeout):
-            connection = await self._checkout(target)
+            connection, reused = await self._checkout(target)
             try:
                 answer = await connection.exchange(request, limit)
+            except ReadError:
+                if not (reused and not connection.received):
+                    raise
+                answer = None  # the receiver had closed the idle connection meanwhile
             except BaseException:
-                connection.close()  # failed or cancelled in use: never reused
+                connection.abort()  # failed or cancelled in use: never reused
                 raise
+            if answer is None or (reused and answer.status == REQUEST_TIMEOUT):
+                # Once more on a new connection (RFC 9112 section 9.3.1: nothing of an answer
+                # came, or 408 closed a connection that had been idle): still at most once per
+                # attempt the receiver sees, with the same webhook-id.
+                connection.abort()
+                connection = await self._open(target)
+                try:
+                    answer = await connection.exchange(request, limit)
+                except BaseException:
+                    connection.abort()
+                    raise
         self._checkin(target, connection)
         return answer
 
@@ -338,7 +397,8 @@ class Connections:
                 del self._idle[key]
 
     async def aclose(self) -> None:
-        """Close the idle connections (one in use is closed by its request when it ends)."""
+        """Close the idle connections; one in use now is closed when its request ends."""
+        self._closed = True
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:

@@ -6,6 +6,7 @@ not read to the end."""
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,14 @@ from app.core.clock import utcnow
 from app.runner.job import Piece
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 from app.webhooks.delivery import EXCERPT_BYTES, Deliverer
-from app.webhooks.transport import ConnectError, Connections, ReadError, RemoteProtocolError
+from app.webhooks.transport import (
+    MAX_HEAD_BYTES,
+    Answer,
+    ConnectError,
+    Connections,
+    ReadError,
+    RemoteProtocolError,
+)
 from tests.api.flow import call
 from tests.conftest import Actor, intake_body
 from tests.webhook_receiver import Received, receiving
@@ -238,6 +246,20 @@ async def test_the_request_on_the_wire(connections: Connections) -> None:
             (200, None, b"ok"),
             False,
         ),
+        # a transfer coding other than chunked: the body too ends with the connection
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nConnection: close\r\n\r\n"
+            b"to the end",
+            (200, None, b"to the end"),
+            False,
+        ),
+        # Retry-After in a chunked body's trailer is not the answer's
+        (
+            b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\nRetry-After: 5\r\n\r\n"
+            b"2\r\nno\r\n0\r\nRetry-After: 99999\r\n\r\n",
+            (503, "5", b"no"),
+            True,
+        ),
         # HTTP/1.0 without keep-alive: not kept, though the receiver waits for more
         (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", (200, None, b"ok"), False),
     ],
@@ -263,6 +285,7 @@ async def test_answers_as_llhttp_reads_them(
     [
         (b"SSH-2.0-OpenSSH_9.2\r\n", RemoteProtocolError),
         (b"", ReadError),  # closed without a word
+        (b"HTTP/1.1 100 Continue\r\n\r\n", ReadError),  # closed after an informational answer
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", ReadError),
     ],
 )
@@ -276,9 +299,17 @@ async def test_what_is_not_a_whole_answer_raises(
 
 
 @asynccontextmanager
-async def _tls_server(tmp: Path) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
-    """An https receiver on 127.0.0.1 (answers 200 `ok` over TLS) with a certificate of its
-    own for `localhost`; yields its URL and a client context that trusts that certificate."""
+async def _tls_server(
+    tmp: Path,
+    answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    *,
+    abort: bool = False,
+    ended: list[float] | None = None,
+) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
+    """An https receiver on 127.0.0.1 that writes `answer` over TLS (then drops the
+    connection without TLS's close_notify, with `abort`; `ended` gets the time its writing
+    ended), with a certificate of its own for `localhost`; yields its URL and a client context
+    that trusts that certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.now(UTC)
@@ -309,9 +340,14 @@ async def _tls_server(tmp: Path) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            writer.write(answer)
             await writer.drain()
-        writer.close()
+        if ended is not None:
+            ended.append(time.monotonic())
+        if abort:
+            writer.transport.abort()
+        else:
+            writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_side)
     port = server.sockets[0].getsockname()[1]
@@ -332,3 +368,80 @@ async def test_https_verifies_the_receivers_certificate(tmp_path: Path) -> None:
         answer = await trusted.post(url, JSON, b"{}", timeout=5, limit=64)
         await trusted.aclose()
     assert (answer.status, answer.head) == (200, b"ok")
+
+
+async def test_endless_headers_are_refused_early(connections: Connections) -> None:
+    """llhttp sets no limit on a header's size; the client does (MAX_HEAD_BYTES)."""
+    flood = b"HTTP/1.1 200 OK\r\nX-Flood: " + b"a" * (4 * MAX_HEAD_BYTES)
+    async with _raw_server([flood]) as (url, _requests):
+        started = time.process_time()
+        with pytest.raises(RemoteProtocolError, match="headers longer than"):
+            await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+    assert time.process_time() - started < 1
+
+
+async def test_a_kept_alive_connection_the_receiver_closed_meanwhile_is_retried_once_anew(
+    connections: Connections,
+) -> None:
+    """The receiver closes an idle connection while the loop is too busy to notice: the next
+    request on it gets no answer at all, and goes again on a new connection."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with _raw_server([ok], close=True) as (url, requests):
+        first = await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+        time.sleep(0.2)  # noqa: ASYNC251 (blocks the loop on purpose: the close goes unseen)
+        second = await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+    assert first == second == Answer(200, None, b"ok")
+    assert len(requests) == 2
+
+
+async def test_408_on_a_connection_that_was_idle_is_retried_once_anew(
+    connections: Connections,
+) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    gone = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    async with _raw_server([ok, gone]) as (url, requests):
+        first = await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+        second = await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+    assert first == second == Answer(200, None, b"ok")
+    assert len(requests) == 3  # the 408's and the one sent again
+
+
+def test_on_uvloop_a_tls_body_that_ends_with_the_connection_is_read(tmp_path: Path) -> None:
+    """uvloop reports a TLS peer's close without close_notify as the connection lost, with
+    no end of file first: the body without a length still ends there."""
+
+    async def scenario() -> Answer:
+        async with _tls_server(
+            tmp_path, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", abort=True
+        ) as (url, trusting):
+            connections = Connections(allow_private=True, tls=trusting)
+            try:
+                return await connections.post(url, JSON, b"{}", timeout=5, limit=64)
+            finally:
+                await connections.aclose()
+
+    assert uvloop.run(scenario()) == Answer(200, None, b"until the end")
+
+
+def test_on_uvloop_a_long_tls_answer_is_dropped_once_its_excerpt_is_read(tmp_path: Path) -> None:
+    """Not closed politely (which on uvloop's TLS went on reading and decrypting the rest of
+    the answer for its 30 s shutdown timeout): dropped, so the receiver's writes end at once."""
+    long = b"HTTP/1.1 500 Oops\r\nContent-Length: 33554432\r\n\r\n" + b"x" * 33554432
+    ended: list[float] = []
+
+    async def scenario() -> tuple[Answer, float]:
+        async with _tls_server(tmp_path, long, ended=ended) as (url, trusting):
+            connections = Connections(allow_private=True, tls=trusting)
+            answer = await connections.post(url, JSON, b"{}", timeout=10, limit=EXCERPT_BYTES)
+            returned = time.monotonic()
+            for _ in range(100):
+                if ended:
+                    break
+                await asyncio.sleep(0.05)
+            await connections.aclose()
+            return answer, returned
+
+    answer, returned = uvloop.run(scenario())
+    assert (answer.status, len(answer.head)) == (500, EXCERPT_BYTES)
+    assert ended, "the receiver was still writing after 5 s"
+    assert ended[0] - returned < 5
