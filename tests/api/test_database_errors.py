@@ -199,7 +199,9 @@ async def test_a_request_on_a_hung_server_ends_within_one_command_timeout(
             elapsed = time.monotonic() - started
         assert response.status_code == 503, response.text
         assert response.json()["type"].endswith("/service-unavailable")
-        assert elapsed < COMMAND_TIMEOUT * 1.6, elapsed
+        # The defect waited out a second timeout (2.0 s or more); one timeout plus a loaded
+        # machine's delays stays under 1.9 (1.6 was exceeded once by 2 ms under load).
+        assert elapsed < COMMAND_TIMEOUT * 1.9, elapsed
     finally:
         await proxy.close()
         await engine.dispose()
