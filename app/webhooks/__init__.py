@@ -10,4 +10,5 @@
 * `repository`: all the SQL.
 * `service`, `routes`, `schemas`, `errors`: the `/v1/webhook-endpoints` API.
 * `delivery`: the fan-out, delivery and purge work the runner's jobs do; `jobs`: those jobs.
+* `transport`: the delivery's HTTP/1.1 connections to the receivers.
 """

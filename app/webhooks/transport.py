@@ -17,8 +17,8 @@ answers read by httptools (llhttp, the parser uvicorn serves with).
   time, not only at registration).
 
 Why not httpx or httpcore: their per-request work (request and response models, header
-validation, h11's state machine in Python) was about two thirds of a delivery's CPU, and a
-delivery shares the service's process with intake (bench/README.md).
+validation, h11's state machine in Python) was about half of a delivery's CPU, and a delivery
+shares the service's process with intake (bench/README.md).
 """
 
 import asyncio
@@ -36,8 +36,8 @@ from app.webhooks.errors import UnsafeTarget
 
 # Idle connections kept per origin beyond what is in use (more are closed when given back).
 MAX_IDLE_PER_ORIGIN: Final = 64
-# An answer's status line and headers (with any 1xx answers before it) may not exceed this
-# (h11's limit): llhttp sets none, and building an endless header costs CPU and memory.
+# An answer's status line and headers (with any 1xx answers before it) may not exceed this:
+# llhttp sets no limit, and an endless header costs CPU and memory (h11 refused 16 KiB).
 MAX_HEAD_BYTES: Final = 64 * 1024
 REQUEST_TIMEOUT: Final = 408
 _TARGETS_KEPT: Final = 10_000
