@@ -372,8 +372,9 @@ class Connections:
                 raise
             if answer is None or (reused and answer.status == REQUEST_TIMEOUT):
                 # Once more on a new connection (RFC 9112 section 9.3.1: nothing of an answer
-                # came, or 408 closed a connection that had been idle): still at most once per
-                # attempt the receiver sees, with the same webhook-id.
+                # came, or 408 closed a connection that had been idle). Should the receiver
+                # have taken the first one after all, it gets the message twice with the same
+                # webhook-id, as at-least-once delivery allows.
                 connection.abort()
                 connection = await self._open(target)
                 try:
