@@ -193,6 +193,8 @@ class _Connection(asyncio.Protocol):
         """Write `request` whole, wait for its answer (to its end, or its first `limit`
         bytes of body)."""
         assert self._transport is not None
+        if self.closed:  # no answer could come: fail now instead of at the timeout
+            raise ReadError("the connection was closed")
         self._limit = limit
         self._headers_done = self._delimited = self.complete = self.keep_alive = False
         self.received = False
@@ -388,9 +390,11 @@ class Connections:
     async def sweep(self) -> None:
         """Close the idle connections past their keep-alive or closed by the receiver."""
         for key, idle in list(self._idle.items()):
-            keep = [c for c in idle if self._fresh(c)]
+            keep = []
             for connection in idle:
-                if connection not in keep:
+                if self._fresh(connection):
+                    keep.append(connection)
+                else:
                     connection.close()
             if keep:
                 self._idle[key] = keep

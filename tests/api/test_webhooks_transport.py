@@ -445,3 +445,15 @@ def test_on_uvloop_a_long_tls_answer_is_dropped_once_its_excerpt_is_read(tmp_pat
     assert (answer.status, len(answer.head)) == (500, EXCERPT_BYTES)
     assert ended, "the receiver was still writing after 5 s"
     assert ended[0] - returned < 5
+
+
+async def test_a_closed_connection_fails_at_once_instead_of_waiting_for_the_timeout(
+    connections: Connections,
+) -> None:
+    async with _raw_server([b"HTTP/1.1 204 No Content\r\n\r\n"]) as (url, _requests):
+        connection = await connections._open(connections._parsed(url))
+        connection.abort()
+        await asyncio.sleep(0.05)  # the loop reports the connection lost before the request
+        async with asyncio.timeout(1):
+            with pytest.raises(ReadError):
+                await connection.exchange(b"POST /in HTTP/1.1\r\n\r\n", 64)
