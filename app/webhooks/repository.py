@@ -72,7 +72,11 @@ async def endpoints(
 
 
 async def delete_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
-    """The endpoint, what is still to be sent to it and its delivery log."""
+    """The endpoint, what is still to be sent to it and its delivery log (no foreign key
+    cascades: `models._EndpointMessage`). A delivery sending to it at this moment may still
+    log its attempt; the retention purge takes that row with the others of its age."""
+    for table in (WebhookDispatch, WebhookDelivery):
+        await session.execute(sa.delete(table).where(table.endpoint_id == endpoint.id))
     await session.delete(endpoint)
     await session.flush()
 
@@ -212,9 +216,15 @@ async def messages_between(
 
 
 # The lock is tried only when an endpoint exists (CASE evaluates its branches in order).
+# The same statement turns bitmap scans off for the rest of the piece's transaction: the
+# unpublished messages are read through the outbox's partial index in key order, and a plain
+# index scan marks the entries of messages published since (dead until a vacuum) as dead as
+# it passes them, so the next piece skips them; a bitmap scan visits them all again, every
+# piece (7.8 ms for 130 messages after 44,000 were published, 0.3 ms with the index scan).
 _FANOUT_TURN_SQL: Final = sa.text(
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoint)"
-    " THEN pg_try_advisory_xact_lock(:lock) END"
+    " THEN pg_try_advisory_xact_lock(:lock) END,"
+    " set_config('enable_bitmapscan', 'off', true)"
 ).bindparams(lock=FANOUT_LOCK)
 
 
@@ -222,7 +232,7 @@ async def take_fanout_lock(session: AsyncSession) -> bool | None:
     """In one statement: None when no endpoint exists (enabled or not: nobody has ever
     listened, and no lock is taken), else True when this transaction is now the only fan-out
     running."""
-    taken = await session.scalar(_FANOUT_TURN_SQL)
+    taken = (await session.execute(_FANOUT_TURN_SQL)).scalar()
     return None if taken is None else bool(taken)
 
 
@@ -534,17 +544,27 @@ DELETE FROM webhook_delivery WHERE id IN (
 """),
         {"floor": floor, "batch": batch},
     )
-    stale = await session.execute(
-        sa.text("""
+    stale = await session.execute(_PURGE_STALE, {"cutoff": cutoff, "batch": batch})
+    messages = await session.scalar(_PURGE_MESSAGES, {"floor": floor, "batch": batch})
+    counts: list[int] = [r.rowcount for r in (attempts, stale)]  # type: ignore[attr-defined]
+    return sum(counts) + int(messages or 0)
+
+
+# What waits for a disabled endpoint since before the cutoff, and what waits for an endpoint
+# or a message that is gone (deleted while a piece queued for it: no foreign keys).
+_PURGE_STALE: Final = sa.text("""
 DELETE FROM webhook_dispatch WHERE id IN (
-    SELECT d.id FROM webhook_dispatch d JOIN webhook_endpoint w ON w.id = d.endpoint_id
-    WHERE NOT w.enabled AND d.created_at < :cutoff LIMIT :batch)
-"""),
-        {"cutoff": cutoff, "batch": batch},
-    )
-    messages = await session.execute(
-        sa.text("""
-DELETE FROM outbox_message WHERE id IN (
+    SELECT d.id FROM webhook_dispatch d LEFT JOIN webhook_endpoint w ON w.id = d.endpoint_id
+    WHERE (w.id IS NULL OR (NOT w.enabled AND d.created_at < :cutoff)
+           OR NOT EXISTS (SELECT 1 FROM outbox_message m WHERE m.id = d.message_id))
+    LIMIT :batch)
+""")
+# Messages before the cutoff that were fanned out (or never will be: no enabled endpoint was
+# listening when they were written) and wait for no endpoint, with their delivery log, newer
+# attempts (a resend) included.
+_PURGE_MESSAGES: Final = sa.text("""
+WITH purged AS (
+  DELETE FROM outbox_message WHERE id IN (
     SELECT m.id FROM outbox_message m
     WHERE m.id < :floor
       AND (m.published_at IS NOT NULL
@@ -552,11 +572,12 @@ DELETE FROM outbox_message WHERE id IN (
                           WHERE w.enabled AND w.created_at <= m.created_at))
       AND NOT EXISTS (SELECT 1 FROM webhook_dispatch d WHERE d.message_id = m.id)
     ORDER BY m.id LIMIT :batch)
-"""),
-        {"floor": floor, "batch": batch},
-    )
-    counts: list[int] = [r.rowcount for r in (attempts, stale, messages)]  # type: ignore[attr-defined]
-    return sum(counts)
+  RETURNING id
+), log AS (
+  DELETE FROM webhook_delivery WHERE message_id IN (SELECT id FROM purged)
+)
+SELECT count(*) FROM purged
+""")
 
 
 async def message(session: AsyncSession, message_id: uuid.UUID) -> Message | None:

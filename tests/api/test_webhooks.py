@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
 from app.outbox.models import OutboxMessage
+from app.rules.views import EventView
 from app.rules.vocabulary import Role, Status
 from app.runner.job import Piece
 from app.webhooks.config import WebhookSettings, get_webhook_settings
-from app.webhooks.delivery import Deliverer
-from app.webhooks.models import WebhookDispatch
-from app.webhooks.repository import PARKED
+from app.webhooks.delivery import Deliverer, dispatch_row
+from app.webhooks.models import WebhookDelivery, WebhookDispatch
+from app.webhooks.repository import PARKED, uuid7_floor
 from tests.api import flow
 from tests.api.flow import BUSINESS_ISSUE, MakeActor, call, refused
 from tests.conftest import Actor, intake_body
@@ -776,6 +777,95 @@ async def test_purge_removes_what_is_older_than_the_retention(
     assert pending == 1
     log = await call(client, "GET", f"{HOOKS}/{endpoint['id']}/deliveries", admin)
     assert log["items"] == []
+
+
+async def _rows(maker: async_sessionmaker[AsyncSession], table: Any, **where: Any) -> int:
+    async with maker() as session:
+        found = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(*(getattr(table, k) == v for k, v in where.items()))
+        )
+    return int(found or 0)
+
+
+async def test_the_purge_takes_a_purged_messages_newer_attempts_and_rows_left_waiting_for_nothing(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+    receiver: Receiver,
+) -> None:
+    """Item 7 without foreign keys on the queue and the log (migration 6f3b8d0e2a47): a
+    message's later attempts (a resend) go with the message, and a queued row whose endpoint
+    or message is gone is deleted, whatever its age."""
+    endpoint = await register(client, admin, receiver)
+    event = await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    await drain(session_maker, deliverer)
+    [(message_id, _type)] = await outbox_of(session_maker, event["id"])
+    later = utcnow() + timedelta(days=40)
+    async with session_maker() as session, session.begin():
+        # an attempt made after the purge's cutoff (a resend 40 days on)
+        await session.execute(
+            sa.insert(WebhookDelivery).values(
+                id=uuid7_floor(later),
+                endpoint_id=uuid.UUID(endpoint["id"]),
+                message_id=uuid.UUID(message_id),
+                message_type="event.reported",
+                attempt=2,
+                attempted_at=later,
+                outcome="delivered",
+                status_code=200,
+                duration_ms=1,
+            )
+        )
+        for endpoint_id, queued_message in (
+            (uuid.uuid4(), uuid.UUID(message_id)),  # its endpoint deleted meanwhile
+            (uuid.UUID(endpoint["id"]), uuid.uuid4()),  # its message purged meanwhile
+        ):
+            await session.execute(
+                sa.insert(WebhookDispatch).values(
+                    dispatch_row(endpoint_id, queued_message, None, 0, EventView.STAFF, utcnow())
+                    | {"next_attempt_at": PARKED}
+                )
+            )
+    assert await _rows(session_maker, WebhookDelivery, message_id=uuid.UUID(message_id)) == 2
+    await _piece(session_maker, deliverer.purge, utcnow() + timedelta(days=1))
+    assert await _rows(session_maker, WebhookDispatch) == 0
+    assert await outbox_of(session_maker, event["id"])  # still within the retention
+    await _piece(session_maker, deliverer.purge, utcnow() + timedelta(days=31))
+    assert await outbox_of(session_maker, event["id"]) == []
+    assert await _rows(session_maker, WebhookDelivery, message_id=uuid.UUID(message_id)) == 0
+
+
+async def test_deleting_an_endpoint_deletes_what_waits_for_it_and_its_log(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+    receiver: Receiver,
+) -> None:
+    """Item 1's DELETE: the endpoint's delivery log and what still waits for it go with it
+    (the other endpoint's stay)."""
+    gone = await register(client, admin, receiver)
+    kept = await register(client, admin, receiver)
+    await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    await drain(session_maker, deliverer)
+    receiver.answer = lambda _r: (500, {}, b"")
+    await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    await drain(session_maker, deliverer)
+    ids = {name: uuid.UUID(e["id"]) for name, e in (("gone", gone), ("kept", kept))}
+    for name in ids:
+        assert await _rows(session_maker, WebhookDelivery, endpoint_id=ids[name]) == 2
+        assert await _rows(session_maker, WebhookDispatch, endpoint_id=ids[name]) == 1
+    response = await client.delete(f"{HOOKS}/{gone['id']}", headers=admin.headers)
+    assert response.status_code == 204
+    assert await _rows(session_maker, WebhookDelivery, endpoint_id=ids["gone"]) == 0
+    assert await _rows(session_maker, WebhookDispatch, endpoint_id=ids["gone"]) == 0
+    assert await _rows(session_maker, WebhookDelivery, endpoint_id=ids["kept"]) == 2
+    assert await _rows(session_maker, WebhookDispatch, endpoint_id=ids["kept"]) == 1
 
 
 async def test_what_waits_for_a_disabled_endpoint_is_parked_and_resumed_when_enabled(
