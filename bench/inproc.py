@@ -66,12 +66,14 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str], body: 
 
 def print_profile(prof: cProfile.Profile) -> None:
     """The profile by cumulative and own CPU time; with BENCH_CALLERS (a regular expression),
-    also who called the functions it matches."""
+    also who called the functions it matches, with BENCH_CALLEES whom they called."""
     stats = pstats.Stats(prof)
     stats.sort_stats("cumulative").print_stats(50)
     stats.sort_stats("tottime").print_stats(35)
     if os.environ.get("BENCH_CALLERS"):
         stats.print_callers(os.environ["BENCH_CALLERS"])
+    if os.environ.get("BENCH_CALLEES"):
+        stats.sort_stats("cumulative").print_callees(os.environ["BENCH_CALLEES"])
 
 
 async def main(args: argparse.Namespace) -> None:

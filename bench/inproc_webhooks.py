@@ -18,7 +18,6 @@ import argparse
 import cProfile
 import json
 import os
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from pathlib import Path
 import httpx
 import procs
 import uvloop
+import webhook_receiver
 from inproc import print_profile
 from sqlalchemy import text
 
@@ -45,25 +45,6 @@ SELECT m.id, 'event.reported', m.event_id, CAST(m.payload AS jsonb), now()
 FROM unnest(CAST(:ids AS uuid[]), CAST(:events AS uuid[]), CAST(:payloads AS text[]))
      AS m(id, event_id, payload)
 """)
-
-
-def _receiver(out: Path) -> tuple[procs.Started, str]:
-    port = procs.free_port()
-    proc = procs.start(
-        "webhook-receiver",
-        [
-            *(sys.executable, "-m", "uvicorn", "webhook_receiver:app"),
-            *("--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port)),
-            *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
-            *("--log-level", "warning", "--timeout-keep-alive", "60"),
-        ],
-        env=dict(os.environ),
-        cwd=out,
-        log_path=out / "webhook-receiver.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    procs.wait_http(base + "/stats", proc)
-    return proc, base
 
 
 async def main(args: argparse.Namespace, receiver: procs.Started, base: str) -> None:
@@ -183,7 +164,7 @@ if __name__ == "__main__":
     os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
     out = Path("/tmp/inproc-webhooks")
     out.mkdir(exist_ok=True)
-    receiver, base = _receiver(out)
+    receiver, base = webhook_receiver.start(out, dict(os.environ))
     try:
         uvloop.run(main(parser.parse_args(), receiver, base))
     finally:

@@ -34,6 +34,7 @@ import asyncpg
 import httpx
 import pg as pgmod
 import procs
+import webhook_receiver
 
 BENCH = Path(__file__).resolve().parent
 
@@ -84,21 +85,7 @@ class Webhooks:
     # ------------------------------------------------------------------------ plumbing
 
     def _receiver(self) -> procs.Started:
-        port = procs.free_port()
-        proc = procs.start(
-            "webhook-receiver",
-            [
-                *(sys.executable, "-m", "uvicorn", "webhook_receiver:app"),
-                *("--app-dir", str(BENCH), "--host", "127.0.0.1"),
-                *("--port", str(port), "--loop", "uvloop", "--http", "httptools"),
-                *("--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "60"),
-            ],
-            env=self.b.app_env(),
-            cwd=self.b.out,
-            log_path=self.b.out / "webhook-receiver.log",
-        )
-        self.receiver_base = f"http://127.0.0.1:{port}"
-        procs.wait_http(self.receiver_base + "/stats", proc)
+        proc, self.receiver_base = webhook_receiver.start(self.b.out, self.b.app_env())
         return proc
 
     def _service(self, name: str, *, runner: bool) -> tuple[procs.Started, int]:

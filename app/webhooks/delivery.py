@@ -308,11 +308,10 @@ class Deliverer:
         answer: Answer | None = None
         error: str | None = None
         timeout = self.settings.timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                answer = await self.connections.post(
-                    row.url, [*_FIXED_HEADERS, *signed], body, timeout=timeout, limit=EXCERPT_BYTES
-                )
+        try:  # `post`'s timeout is the whole request's, connecting included
+            answer = await self.connections.post(
+                row.url, [*_FIXED_HEADERS, *signed], body, timeout=timeout, limit=EXCERPT_BYTES
+            )
         except TimeoutError:
             error = f"no answer within {timeout:g} s"
         except Exception as exc:  # whatever the target does, the attempt is recorded

@@ -311,24 +311,21 @@ async def event_facts(
     }
 
 
-# One statement over arrays, whatever the number of rows (bound parameters one by one cost
-# SQLAlchemy a compilation per batch size and Python work per value).
-_DISPATCH_COLUMNS: Final = (
-    ("id", "uuid"),
-    ("endpoint_id", "uuid"),
-    ("message_id", "uuid"),
-    ("event_id", "uuid"),
-    ("event_version", "int"),
-    ("view", "varchar"),
-    ("attempts", "int"),
-    ("next_attempt_at", "timestamptz"),
-    ("created_at", "timestamptz"),
-)
+def as_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows for `json_populate_recordset` (one text parameter, whatever the number of rows):
+    orjson writes a batch in about a fifth of the time the driver takes to encode the same
+    values as one array per column, and the database reads it no slower. The driver's own
+    UUIDs (ids read back from the database) are written as their text."""
+    return orjson.dumps(rows, default=str).decode()
+
+
+# A piece's rows as ONE statement (rows one by one cost a round trip each; bound parameters
+# one by one, SQLAlchemy a compilation per batch size), in the table's own row type: a
+# column the rows do not name is NULL.
 _QUEUE_SQL: Final = sa.text(
-    f"INSERT INTO webhook_dispatch ({', '.join(n for n, _t in _DISPATCH_COLUMNS)}) "
-    "SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _DISPATCH_COLUMNS)
-    + ") ON CONFLICT ON CONSTRAINT uq_webhook_dispatch_endpoint_id_message_id"
+    "INSERT INTO webhook_dispatch"
+    " SELECT * FROM json_populate_recordset(NULL::webhook_dispatch, CAST(:rows AS json))"
+    " ON CONFLICT ON CONSTRAINT uq_webhook_dispatch_endpoint_id_message_id"
     " DO UPDATE SET next_attempt_at = excluded.next_attempt_at"
 )
 
@@ -338,9 +335,7 @@ async def queue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int
     that endpoint is made due at the new row's time instead. Returns how many."""
     if not rows:
         return 0
-    await session.execute(
-        _QUEUE_SQL, {name: [row[name] for row in rows] for name, _type in _DISPATCH_COLUMNS}
-    )
+    await session.execute(_QUEUE_SQL, {"rows": as_json(rows)})
     return len(rows)
 
 
@@ -447,31 +442,12 @@ WHERE d.endpoint_id = r.endpoint_id AND d.event_id = r.event_id
                 },
             )
     if attempts:
-        columns = _ATTEMPT_COLUMNS
-        await session.execute(
-            _INSERT_ATTEMPTS, {name: [a[name] for a in attempts] for name, _type in columns}
-        )
+        await session.execute(_INSERT_ATTEMPTS, {"rows": as_json(attempts)})
 
 
-# The delivery log's rows of a piece as ONE statement over arrays (an INSERT of many VALUES
-# rows costs SQLAlchemy a compilation per batch size).
-_ATTEMPT_COLUMNS: Final = (
-    ("id", "uuid"),
-    ("endpoint_id", "uuid"),
-    ("message_id", "uuid"),
-    ("message_type", "varchar"),
-    ("attempt", "int"),
-    ("attempted_at", "timestamptz"),
-    ("outcome", "varchar"),
-    ("status_code", "smallint"),
-    ("duration_ms", "int"),
-    ("error", "varchar"),
-    ("next_attempt_at", "timestamptz"),
-    ("response_excerpt", "varchar"),
-)
 _INSERT_ATTEMPTS: Final = sa.text(
-    f"INSERT INTO webhook_delivery ({', '.join(n for n, _t in _ATTEMPT_COLUMNS)}) "
-    "SELECT * FROM unnest(" + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _ATTEMPT_COLUMNS) + ")"
+    "INSERT INTO webhook_delivery"
+    " SELECT * FROM json_populate_recordset(NULL::webhook_delivery, CAST(:rows AS json))"
 )
 
 
