@@ -172,6 +172,7 @@ class Deliverer:
         claimed = await repository.claim_due(session, now, self.settings.batch_size)
         if not claimed:
             return 0
+        await repository.relax_commit(session)
         await self.connections.sweep()
         results = await self._send_all(claimed, now)
 

@@ -216,7 +216,8 @@ async def messages_between(
 
 
 # The lock is tried only when an endpoint exists (CASE evaluates its branches in order).
-# The same statement turns bitmap scans off for the rest of the piece's transaction: the
+# The same statement makes the piece's commit not wait for the disk (`relax_commit`), and
+# turns bitmap scans off for the rest of the piece's transaction: the
 # unpublished messages are read through the outbox's partial index in key order, and a plain
 # index scan marks the entries of messages published since (dead until a vacuum) as dead as
 # it passes them, so the next piece skips them; a bitmap scan visits them all again, every
@@ -224,8 +225,20 @@ async def messages_between(
 _FANOUT_TURN_SQL: Final = sa.text(
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoint)"
     " THEN pg_try_advisory_xact_lock(:lock) END,"
-    " set_config('enable_bitmapscan', 'off', true)"
+    " set_config('enable_bitmapscan', 'off', true),"
+    " set_config('synchronous_commit', 'off', true)"
 ).bindparams(lock=FANOUT_LOCK)
+
+
+async def relax_commit(session: AsyncSession) -> None:
+    """This transaction's commit returns before its WAL is on disk (PostgreSQL's
+    `synchronous_commit = off`, for this transaction only): the webhook pieces do not make
+    the intakes committing beside them wait for their flushes. Safe for them: a crash of
+    the database can lose only whole recent pieces, and what a lost piece did the next one
+    does again (its messages fanned out or sent again, with their `webhook-id`: at-least-
+    once; an endpoint answering 410 again is disabled again). Intake and every other
+    transaction still wait for the disk."""
+    await session.execute(sa.text("SET LOCAL synchronous_commit = off"))
 
 
 async def take_fanout_lock(session: AsyncSession) -> bool | None:

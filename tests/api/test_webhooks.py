@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
 from app.outbox.models import OutboxMessage
@@ -27,7 +27,7 @@ from app.runner.job import Piece
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 from app.webhooks.delivery import Deliverer, dispatch_row
 from app.webhooks.models import WebhookDelivery, WebhookDispatch
-from app.webhooks.repository import PARKED, uuid7_floor
+from app.webhooks.repository import PARKED, relax_commit, uuid7_floor
 from tests.api import flow
 from tests.api.flow import BUSINESS_ISSUE, MakeActor, call, refused
 from tests.conftest import Actor, intake_body
@@ -837,6 +837,38 @@ async def test_the_purge_takes_a_purged_messages_newer_attempts_and_rows_left_wa
     await _piece(session_maker, deliverer.purge, utcnow() + timedelta(days=31))
     assert await outbox_of(session_maker, event["id"]) == []
     assert await _rows(session_maker, WebhookDelivery, message_id=uuid.UUID(message_id)) == 0
+
+
+async def test_only_the_webhook_pieces_commit_without_waiting_for_the_disk(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    deliverer: Deliverer,
+    receiver: Receiver,
+) -> None:
+    """The fan-out and the delivery set `synchronous_commit = off` for their own transaction
+    (`repository.relax_commit`: a piece lost in a database crash is done again, the message
+    sent again with its `webhook-id`); the connection's next transaction (an intake on the
+    pooled connection, say) waits for the disk again."""
+    await register(client, admin, receiver)
+    await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    setting = sa.text("SELECT current_setting('synchronous_commit')")
+    async with session_maker() as session, session.begin():
+        assert await session.scalar(setting) == "on"  # the intake's
+        for work in (deliverer.fanout, deliverer.deliver):
+            await session.execute(sa.text("SET LOCAL synchronous_commit = on"))
+            await work(Piece(session=session, now=utcnow(), holder="test"))
+            assert await session.scalar(setting) == "off"
+    assert len(receiver.received) == 1
+    # Each test runs in one transaction; the scope is seen on a connection of its own.
+    async with engine.connect() as connection:
+        async with connection.begin():
+            await relax_commit(AsyncSession(bind=connection))
+            assert await connection.scalar(setting) == "off"
+        async with connection.begin():
+            assert await connection.scalar(setting) == "on"
 
 
 async def test_deleting_an_endpoint_deletes_what_waits_for_it_and_its_log(
