@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pg as pgmod
+from ratios import alternate, paired_ratio
 
 if TYPE_CHECKING:
     from run import Bench
@@ -144,7 +145,7 @@ class Clocks:
         a = self.a
         runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
         for rep in range(a.reps):
-            for mode in ("off", "on"):
+            for mode in alternate(["off", "on"], rep):
                 env = self.b.app_env(RUN_WORKERS="true" if mode == "on" else "false")
                 svc, port = self.b._uvicorn(
                     f"service-clocks-{mode}-{rep}",
@@ -162,11 +163,13 @@ class Clocks:
                     svc.stop()
         off = statistics.median(r["rps"] for r in runs["off"])
         on = statistics.median(r["rps"] for r in runs["on"])
+        on_ratio, pairs = paired_ratio(runs["on"], runs["off"], "rps")
         return {
             "runs": runs,
             "off_rps": round(off, 1),
             "on_rps": round(on, 1),
-            "ratio": round(on / off, 3) if off else None,
+            "ratio": on_ratio,
+            "ratio_pairs": pairs,
         }
 
 
@@ -195,8 +198,8 @@ def checks(rep: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
             rep["passed"]["burst"],
         ),
         (
-            f"intake with the runner on/off = {i['ratio']} ({i['on_rps']:.0f} / "
-            f"{i['off_rps']:.0f})",
+            f"intake with the runner on/off = {i['ratio']} (the repetitions' "
+            f"{i.get('ratio_pairs')}; medians {i['on_rps']:.0f} / {i['off_rps']:.0f})",
             f">= {TARGETS['intake_runner_on_over_off_min']}",
             rep["passed"]["intake_runner_on_over_off"],
         ),

@@ -121,10 +121,16 @@ class Deliverer:
             # Endpoints exist but none is enabled: what is written now is not for them.
             return await repository.publish_unheard(session, None, FANOUT_BATCH, piece.now)
         first = min(receiver.created_at for receiver in receivers)
-        unheard = await repository.publish_unheard(session, first, FANOUT_BATCH, piece.now)
-        if unheard >= FANOUT_BATCH:
-            return unheard
         messages = await repository.unpublished(session, FANOUT_BATCH)
+        unheard = 0
+        if messages and repository.unheard(messages[0], first):
+            # Written before any enabled endpoint existed: marked published unread, a batch
+            # at a time (a backlog from before the first endpoint is not read message by
+            # message); then what follows them.
+            unheard = await repository.publish_unheard(session, first, FANOUT_BATCH, piece.now)
+            if unheard >= FANOUT_BATCH:
+                return unheard
+            messages = await repository.unpublished(session, FANOUT_BATCH)
         if not messages:
             return unheard
         rows: list[dict[str, Any]] = []
@@ -182,12 +188,15 @@ class Deliverer:
         succeeded: set[uuid.UUID] = set()
         failed: set[uuid.UUID] = set()
         gone: set[uuid.UUID] = set()
+        recovered: set[uuid.UUID] = set()
         for row, result in zip(claimed, results, strict=True):
             number = row.attempts + 1
             next_at: datetime | None = None
             if result.ok:
                 outcome = "delivered"
                 succeeded.add(row.endpoint_id)
+                if row.endpoint_failing:
+                    recovered.add(row.endpoint_id)
                 done.append(row.id)
             else:
                 failed.add(row.endpoint_id)
@@ -230,7 +239,9 @@ class Deliverer:
         await repository.finish(session, done=done, retry=retry, attempts=attempts)
         outcomes = [attempt["outcome"] for attempt in attempts]
         piece.on_commit.append(lambda: metrics.webhook_attempts(outcomes))
-        await self._health(piece, succeeded=succeeded, failed=failed, gone=gone)
+        await self._health(
+            piece, succeeded=succeeded, recovered=recovered, failed=failed, gone=gone
+        )
         return len(claimed)
 
     async def _send_all(self, claimed: list[repository.Claimed], now: datetime) -> list[Result]:
@@ -264,14 +275,20 @@ class Deliverer:
         piece: Piece,
         *,
         succeeded: set[uuid.UUID],
+        recovered: set[uuid.UUID],
         failed: set[uuid.UUID],
         gone: set[uuid.UUID],
     ) -> None:
-        """Record which endpoints answered; disable those that are gone (410) or have failed
-        every attempt for five days (item 3)."""
+        """Record which endpoints answered (`recovered`: those of them that were failing when
+        claimed); disable those that are gone (410) or have failed every attempt for five
+        days (item 3)."""
         now = piece.now
         health = await repository.endpoint_health(
-            piece.session, succeeded=sorted(succeeded), failed=sorted(failed), now=now
+            piece.session,
+            succeeded=sorted(succeeded),
+            recovered=sorted(recovered),
+            failed=sorted(failed),
+            now=now,
         )
         for endpoint_id in sorted(gone):
             await self._disable(piece, endpoint_id, "the endpoint answered 410 Gone", None)

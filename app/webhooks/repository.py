@@ -152,15 +152,28 @@ _MESSAGE_COLUMNS: Final = (
 )
 
 
+_UNPUBLISHED_SQL: Final = sa.text("""
+SELECT id, type, event_id, payload::text, created_at FROM outbox_message
+WHERE published_at IS NULL ORDER BY id LIMIT :limit
+""")
+
+
 async def unpublished(session: AsyncSession, limit: int) -> list[Message]:
-    """The oldest messages not yet fanned out (the outbox's partial index on them)."""
-    rows = await session.execute(
-        sa.select(*_MESSAGE_COLUMNS)
-        .where(OutboxMessage.published_at.is_(None))
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    return [_message(r) for r in rows]
+    """The oldest messages not yet fanned out (the outbox's partial index on them); the
+    payload read as text and parsed by orjson, as `claim_due` does."""
+    rows = await session.execute(_UNPUBLISHED_SQL, {"limit": limit})
+    messages = []
+    for id_, type_, event_id, payload, created_at in rows:
+        parsed = orjson.loads(payload)
+        data = parsed.get("data") if isinstance(parsed, dict) else None
+        messages.append(Message(id_, type_, event_id, data or {}, created_at))
+    return messages
+
+
+def unheard(message: Message, first: datetime) -> bool:
+    """Whether `message` was written before `first` (the first enabled endpoint's creation),
+    less the clock slack `publish_unheard` allows."""
+    return message.id < uuid7_floor(first - _SLACK)
 
 
 _PUBLISH_UNHEARD: Final = sa.text("""
@@ -374,6 +387,7 @@ class Claimed:
     previous_secret_expires_at: datetime | None
     event_ref: str | None
     event_title: str | None
+    endpoint_failing: bool  # its `failing_since` was set when the row was claimed
 
 
 # Due rows of enabled endpoints, each the first still to be sent about its event to its
@@ -381,7 +395,7 @@ class Claimed:
 _CLAIM_SQL: Final = sa.text("""
 SELECT d.id, d.endpoint_id, d.message_id, d.event_id, d.event_version, d.view, d.attempts,
        m.type, m.payload::text, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
-       ev.ref AS event_ref, ev.title AS event_title
+       ev.ref AS event_ref, ev.title AS event_title, w.failing_since IS NOT NULL
 FROM webhook_dispatch d
 JOIN webhook_endpoint w ON w.id = d.endpoint_id
 JOIN outbox_message m ON m.id = d.message_id
@@ -468,15 +482,18 @@ async def endpoint_health(
     session: AsyncSession,
     *,
     succeeded: Sequence[uuid.UUID],
+    recovered: Sequence[uuid.UUID],
     failed: Sequence[uuid.UUID],
     now: datetime,
 ) -> list[tuple[uuid.UUID, datetime]]:
-    """A success clears an endpoint's `failing_since`; a failure sets it if unset. Returns
-    (id, failing_since) of the enabled endpoints that only failed in this piece."""
-    if succeeded:
+    """A success clears the `failing_since` of an endpoint that was failing when its row
+    was claimed (`recovered`: no statement at all while every endpoint answers); a failure
+    sets it if unset, unless the endpoint also `succeeded` in this piece. Returns (id,
+    failing_since) of the enabled endpoints that only failed in this piece."""
+    if recovered:
         await session.execute(
             sa.update(WebhookEndpoint)
-            .where(WebhookEndpoint.id.in_(succeeded), WebhookEndpoint.failing_since.is_not(None))
+            .where(WebhookEndpoint.id.in_(recovered), WebhookEndpoint.failing_since.is_not(None))
             .values(failing_since=None)
         )
     only_failed = sorted(set(failed) - set(succeeded))
