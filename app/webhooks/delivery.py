@@ -123,7 +123,7 @@ class Deliverer:
         first = min(receiver.created_at for receiver in receivers)
         messages = await repository.unpublished(session, FANOUT_BATCH)
         unheard = 0
-        if messages and repository.unheard(messages[0], first):
+        if messages and repository.is_unheard(messages[0], first):
             # Written before any enabled endpoint existed: marked published unread, a batch
             # at a time (a backlog from before the first endpoint is not read message by
             # message); then what follows them.

@@ -138,9 +138,12 @@ class Message:
     created_at: datetime
 
 
-def _message(row: Any) -> Message:
-    data = row.payload.get("data") if isinstance(row.payload, dict) else None
-    return Message(row.id, row.type, row.event_id, data or {}, row.created_at)
+def _message(
+    id_: uuid.UUID, type_: str, event_id: uuid.UUID | None, payload: Any, created_at: datetime
+) -> Message:
+    """A message from its columns (`_MESSAGE_COLUMNS`' order), its payload parsed."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return Message(id_, type_, event_id, data or {}, created_at)
 
 
 _MESSAGE_COLUMNS: Final = (
@@ -162,18 +165,22 @@ async def unpublished(session: AsyncSession, limit: int) -> list[Message]:
     """The oldest messages not yet fanned out (the outbox's partial index on them); the
     payload read as text and parsed by orjson, as `claim_due` does."""
     rows = await session.execute(_UNPUBLISHED_SQL, {"limit": limit})
-    messages = []
-    for id_, type_, event_id, payload, created_at in rows:
-        parsed = orjson.loads(payload)
-        data = parsed.get("data") if isinstance(parsed, dict) else None
-        messages.append(Message(id_, type_, event_id, data or {}, created_at))
-    return messages
+    return [
+        _message(id_, type_, event_id, orjson.loads(payload), created_at)
+        for id_, type_, event_id, payload, created_at in rows
+    ]
 
 
-def unheard(message: Message, first: datetime) -> bool:
-    """Whether `message` was written before `first` (the first enabled endpoint's creation),
-    less the clock slack `publish_unheard` allows."""
-    return message.id < uuid7_floor(first - _SLACK)
+def _heard_from(first: datetime) -> uuid.UUID:
+    """The smallest message id an endpoint created at `first` receives (less a minute of
+    clock slack): what comes before was written while nobody listened."""
+    return uuid7_floor(first - _SLACK)
+
+
+def is_unheard(message: Message, first: datetime) -> bool:
+    """Whether `message` was written before any enabled endpoint existed (`first`: the first
+    one's creation), as `publish_unheard` counts it."""
+    return message.id < _heard_from(first)
 
 
 _PUBLISH_UNHEARD: Final = sa.text("""
@@ -191,7 +198,7 @@ async def publish_unheard(
     before `before` (the first enabled endpoint's creation, less a minute of clock slack; all
     of them for `None`, when no endpoint is enabled): nobody listened when they were written,
     so there is nobody to queue them for. How many."""
-    floor = uuid7_floor(before - _SLACK) if before is not None else _LAST_UUID
+    floor = _heard_from(before) if before is not None else _LAST_UUID
     result = await session.execute(_PUBLISH_UNHEARD, {"floor": floor, "limit": limit, "now": now})
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -222,7 +229,7 @@ async def messages_between(
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
-    return [_message(r) for r in rows]
+    return [_message(*r) for r in rows]
 
 
 # ---- the fan-out -------------------------------------------------------------------------
@@ -230,11 +237,11 @@ async def messages_between(
 
 # The lock is tried only when an endpoint exists (CASE evaluates its branches in order).
 # The same statement makes the piece's commit not wait for the disk (`relax_commit`), and
-# turns bitmap scans off for the rest of the piece's transaction: the
-# unpublished messages are read through the outbox's partial index in key order, and a plain
-# index scan marks the entries of messages published since (dead until a vacuum) as dead as
-# it passes them, so the next piece skips them; a bitmap scan visits them all again, every
-# piece (7.8 ms for 130 messages after 44,000 were published, 0.3 ms with the index scan).
+# turns bitmap scans off for the rest of the piece's transaction: the unpublished messages
+# are read through the outbox's partial index in key order, and a plain index scan marks the
+# entries of messages published since (dead until a vacuum) as dead as it passes them, so
+# the next piece skips them; a bitmap scan visits them all again, every piece (7.8 ms for
+# 130 messages after 44,000 were published, 0.3 ms with the index scan).
 _FANOUT_TURN_SQL: Final = sa.text(
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoint)"
     " THEN pg_try_advisory_xact_lock(:lock) END,"
@@ -257,7 +264,8 @@ async def relax_commit(session: AsyncSession) -> None:
 async def take_fanout_lock(session: AsyncSession) -> bool | None:
     """In one statement: None when no endpoint exists (enabled or not: nobody has ever
     listened, and no lock is taken), else True when this transaction is now the only fan-out
-    running."""
+    running. Either way, for the rest of this transaction, bitmap scans are off and the
+    commit does not wait for the disk (`_FANOUT_TURN_SQL`)."""
     taken = (await session.execute(_FANOUT_TURN_SQL)).scalar()
     return None if taken is None else bool(taken)
 
@@ -590,7 +598,7 @@ async def message(session: AsyncSession, message_id: uuid.UUID) -> Message | Non
     row = (
         await session.execute(sa.select(*_MESSAGE_COLUMNS).where(OutboxMessage.id == message_id))
     ).first()
-    return _message(row) if row is not None else None
+    return _message(*row) if row is not None else None
 
 
 async def unknown_departments(session: AsyncSession, codes: Sequence[str]) -> list[str]:
