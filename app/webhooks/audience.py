@@ -66,7 +66,8 @@ class Receiver:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventFacts:
-    """What the visibility rule and the department filter ask of an event."""
+    """What the visibility rule and the department filter ask of an event, and what a
+    message's body names it by (`ref`, `title`)."""
 
     id: uuid.UUID
     version: int
@@ -77,6 +78,8 @@ class EventFacts:
     step_owners: frozenset[uuid.UUID]
     action_departments: frozenset[str]
     reporter_user: uuid.UUID | None = None  # `reporter.user_id`
+    ref: str | None = None
+    title: str | None = None
 
     @property
     def departments(self) -> frozenset[str]:

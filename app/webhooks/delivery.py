@@ -1,10 +1,15 @@
 """The work of the webhook jobs (items 2, 3 and 7): fan out, deliver, purge.
 
-* `fanout`: outbox messages not yet published become `webhook_dispatch` rows, one per
-  endpoint that is to receive each (`audience.view_for`), and are marked published, in one
-  transaction; one fan-out runs at a time across every runner, oldest message first. While no
-  endpoint exists it writes nothing at all (so the runner costs intake nothing when nobody
-  listens): those messages are skipped in bulk once an endpoint exists, and purged.
+* `fanout`: outbox messages not yet published go to each endpoint that is to receive them
+  (`audience.view_for`), and are marked published, in one transaction; one fan-out runs at a
+  time across every runner, oldest message first. A message that waits behind nothing goes at
+  once, sent by the fan-out itself like a delivery (below), and leaves no row unless it fails;
+  the others become `webhook_dispatch` rows for the delivery (`_route` says which). Sending
+  most messages without a row spares the database a row written, claimed and deleted, and
+  the process a claim, per message: a third of the CPU a delivered message cost
+  (bench/README.md). While no endpoint exists it writes nothing at all (so the runner costs
+  intake nothing when nobody listens): those messages are skipped in bulk once an endpoint
+  exists, and purged.
 * `deliver`: claims due rows with FOR UPDATE SKIP LOCKED (each the first still to be sent
   about its event to its endpoint), POSTs them signed over the process's kept-alive
   connections (`transport.Connections`: HTTP/1.1, no redirects, timeouts), at most
@@ -12,9 +17,10 @@
   endpoint's rows one after another), and records every attempt in the same transaction: a
   delivered row is deleted, a failed one waits for its next attempt. A message's body is
   rendered once per view, whatever the number of endpoints receiving it.
-  The row stays locked while it is sent, so no other runner sends it at the same time; a
-  runner killed mid-piece leaves its rows as they were, and they are sent again (the same
-  `webhook-id`): at-least-once.
+  The row stays locked while it is sent (a message the fan-out sends, under the fan-out's
+  lock), so no other runner sends it at the same time; a runner killed mid-piece leaves its
+  rows and messages as they were, and they are sent again (the same `webhook-id`):
+  at-least-once.
 * `purge`: item 7's retention.
 """
 
@@ -23,12 +29,13 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import metrics
 from app.core.clock import utcnow
@@ -36,7 +43,14 @@ from app.core.db import uuid7
 from app.rules.views import EventView
 from app.runner.job import Piece
 from app.webhooks import repository, schedule
-from app.webhooks.audience import DISABLED_TYPE, TEST_TYPE, order_version, view_for
+from app.webhooks.audience import (
+    DISABLED_TYPE,
+    TEST_TYPE,
+    EventFacts,
+    Receiver,
+    order_version,
+    view_for,
+)
 from app.webhooks.config import WebhookSettings, get_webhook_settings
 from app.webhooks.payload import Outgoing, render
 from app.webhooks.signing import Signer
@@ -56,6 +70,12 @@ GONE: Final = 410
 KEEPALIVE_SECONDS: Final = 30.0
 
 
+# An endpoint whose attempt took longer than this (ms) is sent to only through the queue
+# until it answers in time again: the fan-out, which sends the others' messages at once, holds
+# the fan-out lock while it waits.
+DIRECT_SLOW_MS: Final = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """What one attempt came to."""
@@ -69,6 +89,20 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(slots=True)
+class _Tally:
+    """A piece's attempts, as `Deliverer._tally` sorts them."""
+
+    done: list[repository.Claimed] = field(default_factory=list)
+    retry: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    succeeded: set[uuid.UUID] = field(default_factory=set)
+    failed: set[uuid.UUID] = field(default_factory=set)
+    gone: set[uuid.UUID] = field(default_factory=set)
+    recovered: set[uuid.UUID] = field(default_factory=set)
+    slow: set[uuid.UUID] = field(default_factory=set)
 
 
 def _excerpt(raw: bytes) -> str | None:
@@ -94,6 +128,8 @@ class Deliverer:
             allow_private=self.settings.allow_private_targets, keepalive_expiry=KEEPALIVE_SECONDS
         )
         self._queued = asyncio.Event()
+        # Endpoints that took longer than DIRECT_SLOW_MS to answer: queued, not sent at once.
+        self._slow: set[uuid.UUID] = set()
         self._base_url = self.settings.public_base_url.rstrip("/")
 
     async def queued(self) -> None:
@@ -108,7 +144,8 @@ class Deliverer:
     # ---- fan-out ------------------------------------------------------------------------
 
     async def fanout(self, piece: Piece) -> int:
-        """One batch of unpublished messages queued for their endpoints and published."""
+        """One batch of unpublished messages sent or queued for their endpoints, and
+        published."""
         session = piece.session
         # None: nobody has ever listened (or every endpoint is deleted): nothing to do, and
         # nothing is written; one statement a poll. The messages stay unpublished; once an
@@ -116,11 +153,14 @@ class Deliverer:
         # False: another fan-out is running.
         if not await repository.take_fanout_lock(session):
             return 0
-        receivers = await repository.receivers(session)
-        if not receivers:
+        targets = {
+            receiver.endpoint_id: (receiver, target)
+            for receiver, target in await repository.targets(session)
+        }
+        if not targets:
             # Endpoints exist but none is enabled: what is written now is not for them.
             return await repository.publish_unheard(session, None, FANOUT_BATCH, piece.now)
-        first = min(receiver.created_at for receiver in receivers)
+        first = min(receiver.created_at for receiver, _ in targets.values())
         messages = await repository.unpublished(session, FANOUT_BATCH)
         unheard = 0
         if messages and repository.is_unheard(messages[0], first):
@@ -133,42 +173,68 @@ class Deliverer:
             messages = await repository.unpublished(session, FANOUT_BATCH)
         if not messages:
             return unheard
-        rows: list[dict[str, Any]] = []
+        direct, queued = await self._route(session, messages, targets, piece.now)
+        tally = await self._send_direct(direct, piece.now) if direct else None
+        await repository.queue(session, queued + (tally.retry if tally else []))
+        if tally is not None:
+            await repository.hold_back(session, tally.retry)
+            await repository.log_attempts(session, tally.attempts)
+        await repository.mark_published(session, [m.id for m in messages], piece.now)
+        if tally is not None:
+            await self._settle(piece, tally)
+        if queued:
+            piece.on_commit.append(self._queued.set)
+        return unheard + len(messages)
+
+    async def _route(
+        self,
+        session: AsyncSession,
+        messages: Sequence[repository.Message],
+        targets: Mapping[uuid.UUID, tuple[Receiver, repository.Target]],
+        now: datetime,
+    ) -> tuple[list[repository.Claimed], list[dict[str, Any]]]:
+        """Who receives each message, in which view (`audience.view_for`), and how: sent at
+        once by this piece (`direct`), or queued as a `webhook_dispatch` row for the delivery.
+
+        A message goes at once when it is the first still to be sent about its event to its
+        endpoint: nothing about that event waits for that endpoint (`repository.waiting`),
+        and no earlier message of this batch goes to it; and when its endpoint answers (not
+        failing) and answers fast (not in `_slow`), since this piece holds the fan-out lock
+        while it sends. Everything else is queued, in order behind what it waits for."""
         facts = await repository.event_facts(
             session, list({m.event_id for m in messages if m.event_id is not None})
         )
-        for message in messages:
-            if message.type == TEST_TYPE:
+        wanted = _audience(messages, facts, [receiver for receiver, _ in targets.values()])
+        waiting = await repository.waiting(
+            session, list(targets), [fact.id for fact in facts.values()]
+        )
+        # The first of each (endpoint, event) in this batch, in the order of the claims.
+        firsts: dict[tuple[uuid.UUID, uuid.UUID], tuple[int, uuid.UUID]] = {}
+        for message, receiver, _, version, _ in wanted:
+            if message.event_id is not None:
+                pair = (receiver.endpoint_id, message.event_id)
+                key = (version, message.id)
+                firsts[pair] = min(firsts.get(pair, key), key)
+        direct: list[repository.Claimed] = []
+        queued: list[dict[str, Any]] = []
+        for message, receiver, view, version, fact in wanted:
+            endpoint_id = receiver.endpoint_id
+            target = targets[endpoint_id][1]
+            behind = message.event_id is not None and (
+                (endpoint_id, message.event_id) in waiting
+                or firsts[(endpoint_id, message.event_id)] != (version, message.id)
+            )
+            if behind or target.failing or endpoint_id in self._slow:
+                queued.append(
+                    dispatch_row(endpoint_id, message.id, message.event_id, version, view, now)
+                )
                 continue
-            fact = facts.get(message.event_id) if message.event_id is not None else None
-            if message.event_id is not None and fact is None:
-                continue  # the event is gone
-            for receiver in receivers:
-                if message.created_at < receiver.created_at:
-                    continue  # written before the endpoint existed (replay sends those)
-                view = view_for(receiver, message.type, fact)
-                if view is None:
-                    continue
-                version = (
-                    order_version(message.type, message.data.get("version"), fact)
-                    if fact is not None
-                    else 0
-                )
-                rows.append(
-                    dispatch_row(
-                        receiver.endpoint_id,
-                        message.id,
-                        message.event_id,
-                        version,
-                        view,
-                        piece.now,
-                    )
-                )
-        await repository.queue(session, rows)
-        await repository.mark_published(session, [m.id for m in messages], piece.now)
-        if rows:
-            piece.on_commit.append(self._queued.set)
-        return unheard + len(messages)
+            direct.append(_sending(message, endpoint_id, target, version, view, fact))
+        return direct, queued
+
+    async def _send_direct(self, direct: list[repository.Claimed], now: datetime) -> "_Tally":
+        await self.connections.sweep()
+        return self._tally(direct, await self._send_all(direct, now), now)
 
     # ---- delivery -----------------------------------------------------------------------
 
@@ -180,47 +246,56 @@ class Deliverer:
             return 0
         await repository.relax_commit(session)
         await self.connections.sweep()
-        results = await self._send_all(claimed, now)
+        tally = self._tally(claimed, await self._send_all(claimed, now), now)
+        done = [row.id for row in tally.done if row.id is not None]
+        await repository.finish(session, done=done, retry=tally.retry, attempts=tally.attempts)
+        await self._settle(piece, tally)
+        return len(claimed)
 
-        done: list[uuid.UUID] = []
-        retry: list[dict[str, Any]] = []
-        attempts: list[dict[str, Any]] = []
-        succeeded: set[uuid.UUID] = set()
-        failed: set[uuid.UUID] = set()
-        gone: set[uuid.UUID] = set()
-        recovered: set[uuid.UUID] = set()
-        for row, result in zip(claimed, results, strict=True):
+    def _tally(
+        self, sent: list[repository.Claimed], results: list[Result], now: datetime
+    ) -> "_Tally":
+        """What the attempts came to: each message done (delivered or given up) or to be
+        retried (a dispatch row, with its id if it has one), its log entry, and the
+        endpoints that answered, failed or are gone."""
+        tally = _Tally()
+        for row, result in zip(sent, results, strict=True):
             number = row.attempts + 1
             next_at: datetime | None = None
+            if result.duration_ms > DIRECT_SLOW_MS:
+                tally.slow.add(row.endpoint_id)
             if result.ok:
                 outcome = "delivered"
-                succeeded.add(row.endpoint_id)
+                tally.succeeded.add(row.endpoint_id)
                 if row.endpoint_failing:
-                    recovered.add(row.endpoint_id)
-                done.append(row.id)
+                    tally.recovered.add(row.endpoint_id)
+                tally.done.append(row)
             else:
-                failed.add(row.endpoint_id)
+                tally.failed.add(row.endpoint_id)
                 wait = None
                 if result.status_code in schedule.RETRY_AFTER_STATUSES:
                     wait = schedule.retry_after(result.retry_after, now)
                 next_at = schedule.next_attempt(number, now, wait_at_least=wait, jitter=self.jitter)
                 if next_at is None:
-                    done.append(row.id)
+                    tally.done.append(row)
                 else:
-                    retry.append(
-                        {
-                            "id": row.id,
-                            "attempts": number,
-                            "next_attempt_at": next_at,
-                            "endpoint_id": row.endpoint_id,
-                            "event_id": row.event_id,
-                        }
+                    retry = dispatch_row(
+                        row.endpoint_id,
+                        row.message_id,
+                        row.event_id,
+                        row.event_version,
+                        EventView(row.view),
+                        now,
                     )
+                    retry.update(attempts=number, next_attempt_at=next_at)
+                    if row.id is not None:
+                        retry["id"] = row.id
+                    tally.retry.append(retry)
                 outcome = "retrying" if next_at is not None else "failed"
                 if result.status_code == GONE:
-                    gone.add(row.endpoint_id)
+                    tally.gone.add(row.endpoint_id)
                     outcome, next_at = "failed", None
-            attempts.append(
+            tally.attempts.append(
                 {
                     "id": uuid7(),
                     "endpoint_id": row.endpoint_id,
@@ -236,13 +311,22 @@ class Deliverer:
                     "response_excerpt": result.excerpt,
                 }
             )
-        await repository.finish(session, done=done, retry=retry, attempts=attempts)
-        outcomes = [attempt["outcome"] for attempt in attempts]
+        return tally
+
+    async def _settle(self, piece: Piece, tally: "_Tally") -> None:
+        """After a piece's attempts are recorded: count them once it commits, note which
+        endpoints are slow (`_route`), and record the endpoints' health."""
+        outcomes = [attempt["outcome"] for attempt in tally.attempts]
         piece.on_commit.append(lambda: metrics.webhook_attempts(outcomes))
+        self._slow -= tally.succeeded - tally.slow
+        self._slow |= tally.slow
         await self._health(
-            piece, succeeded=succeeded, recovered=recovered, failed=failed, gone=gone
+            piece,
+            succeeded=tally.succeeded,
+            recovered=tally.recovered,
+            failed=tally.failed,
+            gone=tally.gone,
         )
-        return len(claimed)
 
     async def _send_all(self, claimed: list[repository.Claimed], now: datetime) -> list[Result]:
         """Send every claimed row: per endpoint, `endpoint_concurrency` lanes take its rows in
@@ -376,6 +460,67 @@ class Deliverer:
         """Item 7: what is older than `OUTBOX_RETENTION_DAYS`, a batch per piece."""
         cutoff = piece.now - timedelta(days=self.settings.retention_days)
         return await repository.purge(piece.session, cutoff, batch=PURGE_BATCH)
+
+
+_Wanted = tuple[repository.Message, Receiver, EventView, int, EventFacts | None]
+
+
+def _audience(
+    messages: Sequence[repository.Message],
+    facts: Mapping[uuid.UUID, EventFacts],
+    receivers: Sequence[Receiver],
+) -> list[_Wanted]:
+    """Each message with each receiver that gets it (`audience.view_for`), in its view and
+    its place among its event's messages (`audience.order_version`), in the messages' order."""
+    wanted: list[_Wanted] = []
+    for message in messages:
+        if message.type == TEST_TYPE:
+            continue
+        fact = facts.get(message.event_id) if message.event_id is not None else None
+        if message.event_id is not None and fact is None:
+            continue  # the event is gone
+        for receiver in receivers:
+            if message.created_at < receiver.created_at:
+                continue  # written before the endpoint existed (replay sends those)
+            view = view_for(receiver, message.type, fact)
+            if view is None:
+                continue
+            version = (
+                order_version(message.type, message.data.get("version"), fact)
+                if fact is not None
+                else 0
+            )
+            wanted.append((message, receiver, view, version, fact))
+    return wanted
+
+
+def _sending(
+    message: repository.Message,
+    endpoint_id: uuid.UUID,
+    target: repository.Target,
+    version: int,
+    view: EventView,
+    fact: EventFacts | None,
+) -> repository.Claimed:
+    """A message the fan-out sends at once (no dispatch row)."""
+    return repository.Claimed(
+        id=None,
+        endpoint_id=endpoint_id,
+        message_id=message.id,
+        event_id=message.event_id,
+        event_version=version,
+        view=view.value,
+        attempts=0,
+        type=message.type,
+        payload={"timestamp": message.timestamp, "data": message.data},
+        url=target.url,
+        secret=target.secret,
+        previous_secret=target.previous_secret,
+        previous_secret_expires_at=target.previous_secret_expires_at,
+        event_ref=fact.ref if fact is not None else None,
+        event_title=fact.title if fact is not None else None,
+        endpoint_failing=target.failing,
+    )
 
 
 def dispatch_row(

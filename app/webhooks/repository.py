@@ -136,14 +136,17 @@ class Message:
     event_id: uuid.UUID | None
     data: Mapping[str, Any]
     created_at: datetime
+    timestamp: str  # the payload's: when the change happened
 
 
 def _message(
     id_: uuid.UUID, type_: str, event_id: uuid.UUID | None, payload: Any, created_at: datetime
 ) -> Message:
     """A message from its columns (`_MESSAGE_COLUMNS`' order), its payload parsed."""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    return Message(id_, type_, event_id, data or {}, created_at)
+    if not isinstance(payload, dict):
+        payload = {}
+    data = payload.get("data")
+    return Message(id_, type_, event_id, data or {}, created_at, str(payload.get("timestamp", "")))
 
 
 _MESSAGE_COLUMNS: Final = (
@@ -272,7 +275,9 @@ async def take_fanout_lock(session: AsyncSession) -> bool | None:
 
 _RECEIVERS_SQL: Final = sa.text("""
 SELECT w.id, w.owner_id, w.event_types, w.departments, w.created_at, u.roles,
-       d.code AS department, NOT u.service_account AS person
+       d.code AS department, NOT u.service_account AS person,
+       w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+       w.failing_since IS NOT NULL AS failing
 FROM webhook_endpoint w
 JOIN app_user u ON u.id = w.owner_id AND u.active
 LEFT JOIN department d ON d.id = u.department_id
@@ -280,22 +285,41 @@ WHERE w.enabled
 """)
 
 
-async def receivers(session: AsyncSession, endpoint_id: uuid.UUID | None = None) -> list[Receiver]:
-    """The enabled endpoints (or the one given) with what their owners are now."""
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how an enabled endpoint is sent to."""
+
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    failing: bool  # its `failing_since` is set
+
+
+async def targets(session: AsyncSession) -> list[tuple[Receiver, Target]]:
+    """The enabled endpoints, each with what its owner is now and where it is sent to."""
     rows = await session.execute(_RECEIVERS_SQL)
-    found = [
-        Receiver(
-            endpoint_id=r.id,
-            owner_id=r.owner_id,
-            roles=frozenset(map(Role, r.roles)),
-            department=r.department,
-            event_types=frozenset(r.event_types) if r.event_types is not None else None,
-            departments=frozenset(r.departments) if r.departments is not None else None,
-            created_at=r.created_at,
-            person=r.person,
+    return [
+        (
+            Receiver(
+                endpoint_id=r.id,
+                owner_id=r.owner_id,
+                roles=frozenset(map(Role, r.roles)),
+                department=r.department,
+                event_types=frozenset(r.event_types) if r.event_types is not None else None,
+                departments=frozenset(r.departments) if r.departments is not None else None,
+                created_at=r.created_at,
+                person=r.person,
+            ),
+            Target(r.url, r.secret, r.previous_secret, r.previous_secret_expires_at, r.failing),
         )
         for r in rows
     ]
+
+
+async def receivers(session: AsyncSession, endpoint_id: uuid.UUID | None = None) -> list[Receiver]:
+    """The enabled endpoints (or the one given) with what their owners are now."""
+    found = [receiver for receiver, _ in await targets(session)]
     if endpoint_id is not None:
         found = [r for r in found if r.endpoint_id == endpoint_id]
     return found
@@ -303,7 +327,7 @@ async def receivers(session: AsyncSession, endpoint_id: uuid.UUID | None = None)
 
 _FACTS_SQL: Final = sa.text("""
 SELECT e.id, e.version, e.created_by, e.lead_department, e.cooperating_departments,
-       e.involved_departments, e.reporter_user_id,
+       e.involved_departments, e.reporter_user_id, e.ref, e.title,
        ARRAY(SELECT s.owner_id FROM plan_step s WHERE s.event_id = e.id) AS step_owners,
        ARRAY(SELECT a.department FROM improvement_action a WHERE a.event_id = e.id)
            AS action_departments
@@ -330,6 +354,8 @@ async def event_facts(
             step_owners=frozenset(step_owners or ()),
             action_departments=frozenset(action_departments or ()),
             reporter_user=reporter,
+            ref=ref,
+            title=title,
         )
         for (
             id_,
@@ -339,6 +365,8 @@ async def event_facts(
             cooperating,
             involved,
             reporter,
+            ref,
+            title,
             step_owners,
             action_departments,
         ) in rows
@@ -378,9 +406,11 @@ async def queue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A due dispatch row, locked by this transaction, with what sending it needs."""
+    """A message to send to one endpoint, with what sending it needs: a due dispatch row,
+    locked by this transaction, or (`id` None) a message the fan-out sends at once, which
+    has no row unless it fails (`Deliverer.fanout`)."""
 
-    id: uuid.UUID
+    id: uuid.UUID | None
     endpoint_id: uuid.UUID
     message_id: uuid.UUID
     event_id: uuid.UUID | None
@@ -438,10 +468,10 @@ async def finish(
     retry: Sequence[Mapping[str, Any]],
     attempts: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Record a piece's attempts: `done` rows (delivered or given up) are deleted; `retry`
-    rows (`id`, `attempts`, `next_attempt_at`, `endpoint_id`, `event_id`) wait until their
-    next attempt, and so do the later rows about the same event for the same endpoint (they
-    could not go before it anyway); `attempts` go to the delivery log."""
+    """Record a delivery piece's attempts: `done` rows (delivered or given up) are deleted;
+    `retry` rows (`id`, `attempts`, `next_attempt_at`, `endpoint_id`, `event_id`) wait until
+    their next attempt, and so do the later rows about the same event for the same endpoint
+    (`hold_back`); `attempts` go to the delivery log."""
     if done:
         await session.execute(
             sa.text("DELETE FROM webhook_dispatch WHERE id = ANY(:ids)"), {"ids": list(done)}
@@ -460,24 +490,55 @@ WHERE d.id = r.id
                 "nexts": [r["next_attempt_at"] for r in retry],
             },
         )
-        waiting = [r for r in retry if r["event_id"] is not None]
-        if waiting:
-            await session.execute(
-                sa.text("""
+    await hold_back(session, retry)
+    await log_attempts(session, attempts)
+
+
+async def hold_back(session: AsyncSession, retry: Sequence[Mapping[str, Any]]) -> None:
+    """The rows about the same event for the same endpoint as a `retry` row wait until its
+    next attempt: they cannot go before it, and the claims need not walk past them."""
+    waiting = [r for r in retry if r["event_id"] is not None]
+    if not waiting:
+        return
+    await session.execute(
+        sa.text("""
 UPDATE webhook_dispatch d SET next_attempt_at = r.next_attempt_at
 FROM unnest(CAST(:endpoints AS uuid[]), CAST(:events AS uuid[]),
             CAST(:nexts AS timestamptz[])) AS r(endpoint_id, event_id, next_attempt_at)
 WHERE d.endpoint_id = r.endpoint_id AND d.event_id = r.event_id
   AND d.next_attempt_at < r.next_attempt_at
 """),
-                {
-                    "endpoints": [r["endpoint_id"] for r in waiting],
-                    "events": [r["event_id"] for r in waiting],
-                    "nexts": [r["next_attempt_at"] for r in waiting],
-                },
-            )
+        {
+            "endpoints": [r["endpoint_id"] for r in waiting],
+            "events": [r["event_id"] for r in waiting],
+            "nexts": [r["next_attempt_at"] for r in waiting],
+        },
+    )
+
+
+async def log_attempts(session: AsyncSession, attempts: Sequence[Mapping[str, Any]]) -> None:
+    """Attempts to the delivery log, in one statement."""
     if attempts:
         await session.execute(_INSERT_ATTEMPTS, {"rows": as_json(attempts)})
+
+
+_WAITING_SQL: Final = sa.text("""
+SELECT DISTINCT endpoint_id, event_id FROM webhook_dispatch
+WHERE endpoint_id = ANY(:endpoints) AND event_id = ANY(:events)
+""")
+
+
+async def waiting(
+    session: AsyncSession, endpoints: Sequence[uuid.UUID], events: Sequence[uuid.UUID]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """The (endpoint, event) pairs among these that have a message still waiting to be sent
+    (queued, or being retried): a newer message of the pair must queue behind it."""
+    if not endpoints or not events:
+        return set()
+    rows = await session.execute(
+        _WAITING_SQL, {"endpoints": list(endpoints), "events": list(events)}
+    )
+    return {(endpoint_id, event_id) for endpoint_id, event_id in rows}
 
 
 _INSERT_ATTEMPTS: Final = sa.text(

@@ -25,7 +25,7 @@ from app.rules.views import EventView
 from app.rules.vocabulary import Role, Status
 from app.runner.job import Piece
 from app.webhooks.config import WebhookSettings, get_webhook_settings
-from app.webhooks.delivery import Deliverer, dispatch_row
+from app.webhooks.delivery import DIRECT_SLOW_MS, Deliverer, dispatch_row
 from app.webhooks.models import WebhookDelivery, WebhookDispatch
 from app.webhooks.repository import PARKED, relax_commit, uuid7_floor
 from tests.api import flow
@@ -356,6 +356,93 @@ async def test_later_messages_of_an_event_wait_while_an_earlier_one_is_retried(
         "event.reported",
         "event.classified",
     ]
+
+
+async def test_the_fanout_sends_at_once_only_what_waits_behind_nothing(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+) -> None:
+    """The fan-out sends a message at once (no dispatch row) when nothing about its event
+    waits for its endpoint and the endpoint answers; a message written while an earlier one
+    of its event is being retried is queued behind it (item 2's order), and so is every
+    message to an endpoint that is failing, until it answers again."""
+    with receiving() as receiver:
+        endpoint = await register(client, admin, receiver)
+        endpoint_id = uuid.UUID(endpoint["id"])
+
+        async def fanout(now: datetime) -> tuple[int, int]:
+            """The fan-out at `now`: (requests received, rows queued) after it."""
+            await _piece(session_maker, deliverer.fanout, now)
+            queued = await _rows(session_maker, WebhookDispatch, endpoint_id=endpoint_id)
+            return len(receiver.received), queued
+
+        retried = await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+        receiver.answer = _fails_once(retried["id"], receiver)
+        now = utcnow()
+        # Both sent by the fan-out itself; one failed and waits for its retry, the other was
+        # answered, so the endpoint is not failing.
+        assert await fanout(now) == (2, 1)
+        # Written while `event.reported` waits for its retry: queued behind it, not sent.
+        await call(
+            client,
+            "POST",
+            f"/v1/events/{retried['id']}/classification",
+            desk,
+            json=flow.classification(BUSINESS_ISSUE),
+        )
+        assert await fanout(now) == (2, 2)
+        await drain(session_maker, deliverer, now + timedelta(seconds=6))
+        assert [r.type for r in about(receiver.received, retried["id"])] == [
+            "event.reported",
+            "event.reported",
+            "event.classified",
+        ]
+        # Every attempt fails: the endpoint is failing, and the next message is queued.
+        receiver.answer = lambda _r: (500, {}, b"")
+        for expected in ((5, 1), (5, 2)):
+            await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+            assert await fanout(now + timedelta(seconds=7)) == expected
+        # It answers again: once a queued message is delivered, the next goes at once.
+        receiver.answer = lambda _r: (200, {}, b"")
+        await drain(session_maker, deliverer, now + timedelta(seconds=20))
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+        assert await fanout(now + timedelta(seconds=21)) == (8, 0)
+
+
+async def test_a_slow_endpoint_is_sent_to_through_the_queue_until_it_is_fast_again(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+    deliverer: Deliverer,
+) -> None:
+    """The fan-out holds the fan-out lock while it sends: an endpoint that took longer than
+    `DIRECT_SLOW_MS` to answer is sent to only by the delivery, from dispatch rows, until
+    one of them is answered in time; then the fan-out sends to it at once again."""
+    with receiving(delay=DIRECT_SLOW_MS / 1000 + 0.1) as receiver:
+        endpoint = await register(client, admin, receiver)
+        endpoint_id = uuid.UUID(endpoint["id"])
+
+        async def fanned_out_and_queued() -> int:
+            await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+            await _piece(session_maker, deliverer.fanout, utcnow())
+            return await _rows(session_maker, WebhookDispatch, endpoint_id=endpoint_id)
+
+        assert await fanned_out_and_queued() == 0  # sent at once, slowly
+        assert len(receiver.received) == 1
+        assert await fanned_out_and_queued() == 1  # queued
+        assert len(receiver.received) == 1
+        receiver.delay = 0
+        await drain(session_maker, deliverer)
+        assert len(receiver.received) == 2
+        assert await fanned_out_and_queued() == 0  # fast again: sent at once
+        assert len(receiver.received) == 3
+    log = await call(client, "GET", f"{HOOKS}/{endpoint['id']}/deliveries", admin)
+    assert [item["outcome"] for item in log["items"]] == ["delivered"] * 3
 
 
 def _fails_once(event_id: str, receiver: Receiver) -> Any:
@@ -846,27 +933,33 @@ async def test_only_the_webhook_pieces_commit_without_waiting_for_the_disk(
     session_maker: async_sessionmaker[AsyncSession],
     engine: AsyncEngine,
     deliverer: Deliverer,
-    receiver: Receiver,
 ) -> None:
     """The fan-out and the delivery set `synchronous_commit = off` for their own transaction
     (`repository.relax_commit`: a piece lost in a database crash is done again, the message
     sent again with its `webhook-id`); the connection's next transaction (an intake on the
     pooled connection, say) waits for the disk again. The fan-out also reads without bitmap
-    scans (they revisit the dead index entries of published messages every piece)."""
-    await register(client, admin, receiver)
-    await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+    scans (they revisit the dead index entries of published messages every piece). The
+    fan-out's attempt fails, so the delivery has a retry to claim."""
     setting = sa.text("SELECT current_setting('synchronous_commit')")
-    async with session_maker() as session, session.begin():
-        assert await session.scalar(setting) == "on"  # the intake's
-        for work in (deliverer.fanout, deliverer.deliver):
-            for name in ("synchronous_commit", "enable_bitmapscan"):
-                await session.execute(sa.text(f"SET LOCAL {name} = on"))
-            await work(Piece(session=session, now=utcnow(), holder="test"))
-            assert await session.scalar(setting) == "off"
-            if work == deliverer.fanout:  # its reads of the outbox's partial index
-                bitmap = sa.text("SELECT current_setting('enable_bitmapscan')")
-                assert await session.scalar(bitmap) == "off"
-    assert len(receiver.received) == 1
+    with receiving(answer=_failing_first(1)) as receiver:
+        await register(client, admin, receiver)
+        await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+        now = utcnow()
+        async with session_maker() as session, session.begin():
+            assert await session.scalar(setting) == "on"  # the intake's
+            for work, at in (
+                (deliverer.fanout, now),
+                (deliverer.deliver, now + timedelta(seconds=6)),
+            ):
+                for name in ("synchronous_commit", "enable_bitmapscan"):
+                    await session.execute(sa.text(f"SET LOCAL {name} = on"))
+                assert await work(Piece(session=session, now=at, holder="test")) == 1
+                assert await session.scalar(setting) == "off"
+                if work == deliverer.fanout:  # its reads of the outbox's partial index
+                    bitmap = sa.text("SELECT current_setting('enable_bitmapscan')")
+                    assert await session.scalar(bitmap) == "off"
+    first, again = receiver.received  # answered 500, then 200
+    assert first.webhook_id == again.webhook_id
     # Each test runs in one transaction; the scope is seen on a connection of its own.
     async with engine.connect() as connection:
         async with connection.begin():
@@ -1028,14 +1121,18 @@ async def test_delivery_attempts_are_counted_by_outcome_once_committed(
         return REGISTRY.get_sample_value("cle_webhook_deliveries_total", {"outcome": outcome}) or 0
 
     async def deliver_at(now: datetime) -> None:
-        async with session_maker() as session, session.begin():
-            await deliverer.fanout(Piece(session=session, now=now, holder="test"))
-        async with session_maker() as session, session.begin():
-            piece = Piece(session=session, now=now, holder="test")
-            await deliverer.deliver(piece)
-            assert (counted("retrying"), counted("delivered")) == before  # not yet committed
-        for committed in piece.on_commit:
-            committed()
+        """The fan-out (which sends a message at once) and the delivery (which sends the
+        retries that are due), each in a transaction; then what their commits call."""
+        pieces = []
+        for work in (deliverer.fanout, deliverer.deliver):
+            async with session_maker() as session, session.begin():
+                piece = Piece(session=session, now=now, holder="test")
+                await work(piece)
+                assert (counted("retrying"), counted("delivered")) == before  # not yet committed
+            pieces.append(piece)
+        for piece in pieces:
+            for committed in piece.on_commit:
+                committed()
 
     with receiving(answer=_failing_first(1)) as receiver:
         await register(client, admin, receiver)
