@@ -57,6 +57,8 @@ class Receiver:
         self.answer = answer
         self.delay = delay  # seconds before each answer (a slow receiver)
         self.received: list[Received] = []
+        self.in_flight = 0  # requests being answered now
+        self.most_in_flight = 0  # the most at once so far
         self._lock = threading.Condition()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -122,7 +124,16 @@ class Receiver:
                 client_port=(scope.get("client") or ("", 0))[1],
             )
             self.received.append(got)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
             self._lock.notify_all()
+        try:
+            await self._answer(got, send)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _answer(self, got: Received, send: Any) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
         status, extra, content = self.answer(got)

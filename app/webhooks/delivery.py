@@ -70,10 +70,12 @@ GONE: Final = 410
 KEEPALIVE_SECONDS: Final = 30.0
 
 
-# An endpoint whose attempt took longer than this (ms) is sent to only through the queue
-# until it answers in time again: the fan-out, which sends the others' messages at once, holds
-# the fan-out lock while it waits.
+# An endpoint whose attempt took longer than this (ms) is sent to only through the queue for
+# SLOW_FOR: the fan-out, which sends the others' messages at once, holds the fan-out lock while
+# it waits. In the piece where that happens, its messages not yet sent are queued too, so a
+# hanging endpoint holds the fan-out for one timeout at most.
 DIRECT_SLOW_MS: Final = 1000
+SLOW_FOR: Final = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +130,10 @@ class Deliverer:
             allow_private=self.settings.allow_private_targets, keepalive_expiry=KEEPALIVE_SECONDS
         )
         self._queued = asyncio.Event()
-        # Endpoints that took longer than DIRECT_SLOW_MS to answer: queued, not sent at once.
-        self._slow: set[uuid.UUID] = set()
+        # Endpoints that took longer than DIRECT_SLOW_MS to answer, and until when the
+        # fan-out queues their messages instead of sending them at once.
+        self._slow: dict[uuid.UUID, datetime] = {}
+        self._limits: dict[uuid.UUID, asyncio.Semaphore] = {}
         self._base_url = self.settings.public_base_url.rstrip("/")
 
     async def queued(self) -> None:
@@ -174,7 +178,10 @@ class Deliverer:
         if not messages:
             return unheard
         direct, queued = await self._route(session, messages, targets, piece.now)
-        tally = await self._send_direct(direct, piece.now) if direct else None
+        tally: _Tally | None = None
+        if direct:
+            tally, unsent = await self._send_direct(direct, piece.now)
+            queued += [_queued(row, piece.now) for row in unsent]
         await repository.queue(session, queued + (tally.retry if tally else []))
         if tally is not None:
             await repository.hold_back(session, tally.retry)
@@ -199,8 +206,8 @@ class Deliverer:
         A message goes at once when it is the first still to be sent about its event to its
         endpoint: nothing about that event waits for that endpoint (`repository.waiting`),
         and no earlier message of this batch goes to it; and when its endpoint answers (not
-        failing) and answers fast (not in `_slow`), since this piece holds the fan-out lock
-        while it sends. Everything else is queued, in order behind what it waits for."""
+        failing) and answers fast (not in `_slow`: this piece holds the fan-out lock while it
+        sends). Everything else is queued, in order behind what it waits for."""
         facts = await repository.event_facts(
             session, list({m.event_id for m in messages if m.event_id is not None})
         )
@@ -224,7 +231,8 @@ class Deliverer:
                 (endpoint_id, message.event_id) in waiting
                 or firsts[(endpoint_id, message.event_id)] != (version, message.id)
             )
-            if behind or target.failing or endpoint_id in self._slow:
+            slow = endpoint_id in self._slow and self._slow[endpoint_id] > now
+            if behind or target.failing or slow:
                 queued.append(
                     dispatch_row(endpoint_id, message.id, message.event_id, version, view, now)
                 )
@@ -232,9 +240,16 @@ class Deliverer:
             direct.append(_sending(message, endpoint_id, target, version, view, fact))
         return direct, queued
 
-    async def _send_direct(self, direct: list[repository.Claimed], now: datetime) -> "_Tally":
+    async def _send_direct(
+        self, direct: list[repository.Claimed], now: datetime
+    ) -> tuple["_Tally", list[repository.Claimed]]:
+        """Send what the fan-out sends at once: what it came to, and what was left unsent
+        (after an endpoint's attempt failed or was slow in this piece: `_send_all`)."""
         await self.connections.sweep()
-        return self._tally(direct, await self._send_all(direct, now), now)
+        results = await self._send_all(direct, now, stop_early=True)
+        sent = [(row, result) for row, result in zip(direct, results, strict=True) if result]
+        tally = self._tally([row for row, _ in sent], [result for _, result in sent], now)
+        return tally, [row for row, result in zip(direct, results, strict=True) if not result]
 
     # ---- delivery -----------------------------------------------------------------------
 
@@ -246,7 +261,8 @@ class Deliverer:
             return 0
         await repository.relax_commit(session)
         await self.connections.sweep()
-        tally = self._tally(claimed, await self._send_all(claimed, now), now)
+        results = [result for result in await self._send_all(claimed, now) if result]
+        tally = self._tally(claimed, results, now)
         done = [row.id for row in tally.done if row.id is not None]
         await repository.finish(session, done=done, retry=tally.retry, attempts=tally.attempts)
         await self._settle(piece, tally)
@@ -318,8 +334,10 @@ class Deliverer:
         endpoints are slow (`_route`), and record the endpoints' health."""
         outcomes = [attempt["outcome"] for attempt in tally.attempts]
         piece.on_commit.append(lambda: metrics.webhook_attempts(outcomes))
-        self._slow -= tally.succeeded - tally.slow
-        self._slow |= tally.slow
+        now = piece.now
+        if self._slow:
+            self._slow = {ep: until for ep, until in self._slow.items() if until > now}
+        self._slow.update(dict.fromkeys(tally.slow, now + SLOW_FOR))
         await self._health(
             piece,
             succeeded=tally.succeeded,
@@ -328,23 +346,35 @@ class Deliverer:
             gone=tally.gone,
         )
 
-    async def _send_all(self, claimed: list[repository.Claimed], now: datetime) -> list[Result]:
-        """Send every claimed row: per endpoint, `endpoint_concurrency` lanes take its rows in
-        turn, so at most that many are in flight to it; the results in the rows' order."""
+    async def _send_all(
+        self, claimed: list[repository.Claimed], now: datetime, *, stop_early: bool = False
+    ) -> list[Result | None]:
+        """Send the claimed messages: per endpoint, `endpoint_concurrency` lanes take its
+        messages in turn, and every request of this process to one endpoint takes one of its
+        `endpoint_concurrency` slots (`limit`), so at most that many are in flight to it
+        whichever job sends. The results in the messages' order; with `stop_early` (the
+        fan-out), once an attempt to an endpoint fails or is slow, its messages not yet sent
+        are left unsent (None)."""
         results: list[Result | None] = [None] * len(claimed)
         bodies: dict[tuple[uuid.UUID, str], bytes] = {}
         by_endpoint: dict[uuid.UUID, list[int]] = defaultdict(list)
         for index, row in enumerate(claimed):
             by_endpoint[row.endpoint_id].append(index)
+        stopped: set[uuid.UUID] = set()
 
         async def lane(todo: Iterator[int]) -> None:
             for index in todo:
                 row = claimed[index]
+                if row.endpoint_id in stopped:
+                    return
                 key = (row.message_id, row.view)
                 body = bodies.get(key)
                 if body is None:
                     body = bodies[key] = self.body(row)
-                results[index] = await self.send(row, body, now)
+                async with self.limit(row.endpoint_id):
+                    result = results[index] = await self.send(row, body, now)
+                if stop_early and (not result.ok or result.duration_ms > DIRECT_SLOW_MS):
+                    stopped.add(row.endpoint_id)
 
         lanes: list[Coroutine[Any, Any, None]] = []
         for indexes in by_endpoint.values():
@@ -352,7 +382,16 @@ class Deliverer:
             width = min(self.settings.endpoint_concurrency, len(indexes))
             lanes.extend(lane(todo) for _ in range(width))
         await asyncio.gather(*lanes)
-        return [result for result in results if result is not None]
+        return results
+
+    def limit(self, endpoint_id: uuid.UUID) -> asyncio.Semaphore:
+        """The endpoint's slots in this process: `endpoint_concurrency` requests at once."""
+        slots = self._limits.get(endpoint_id)
+        if slots is None:
+            slots = self._limits[endpoint_id] = asyncio.Semaphore(
+                self.settings.endpoint_concurrency
+            )
+        return slots
 
     async def _health(
         self,
@@ -520,6 +559,13 @@ def _sending(
         event_ref=fact.ref if fact is not None else None,
         event_title=fact.title if fact is not None else None,
         endpoint_failing=target.failing,
+    )
+
+
+def _queued(row: repository.Claimed, now: datetime) -> dict[str, Any]:
+    """A message the fan-out meant to send at once but left unsent, queued instead."""
+    return dispatch_row(
+        row.endpoint_id, row.message_id, row.event_id, row.event_version, EventView(row.view), now
     )
 
 

@@ -25,7 +25,7 @@ from app.rules.views import EventView
 from app.rules.vocabulary import Role, Status
 from app.runner.job import Piece
 from app.webhooks.config import WebhookSettings, get_webhook_settings
-from app.webhooks.delivery import DIRECT_SLOW_MS, Deliverer, dispatch_row
+from app.webhooks.delivery import DIRECT_SLOW_MS, SLOW_FOR, Deliverer, dispatch_row
 from app.webhooks.models import WebhookDelivery, WebhookDispatch
 from app.webhooks.repository import PARKED, relax_commit, uuid7_floor
 from tests.api import flow
@@ -413,36 +413,111 @@ async def test_the_fanout_sends_at_once_only_what_waits_behind_nothing(
         assert await fanout(now + timedelta(seconds=21)) == (8, 0)
 
 
-async def test_a_slow_endpoint_is_sent_to_through_the_queue_until_it_is_fast_again(
+def _one_lane() -> Deliverer:
+    """A deliverer that sends one request at a time to an endpoint."""
+    return Deliverer(
+        WebhookSettings(WEBHOOK_ALLOW_PRIVATE_TARGETS=True, WEBHOOK_ENDPOINT_CONCURRENCY=1),
+        jitter=lambda _low, _high: 1.0,
+    )
+
+
+async def test_a_slow_endpoint_is_sent_to_through_the_queue_for_a_while(
     client: httpx.AsyncClient,
     admin: Actor,
     desk: Actor,
     session_maker: async_sessionmaker[AsyncSession],
-    deliverer: Deliverer,
 ) -> None:
-    """The fan-out holds the fan-out lock while it sends: an endpoint that took longer than
-    `DIRECT_SLOW_MS` to answer is sent to only by the delivery, from dispatch rows, until
-    one of them is answered in time; then the fan-out sends to it at once again."""
+    """The fan-out holds the fan-out lock while it sends: once an endpoint took longer than
+    `DIRECT_SLOW_MS` to answer, the fan-out queues its messages not yet sent in that piece
+    (a hanging endpoint holds it for one timeout at most), and all of its messages for
+    `SLOW_FOR`, for the delivery to send from dispatch rows; then it tries again."""
+    deliverer = _one_lane()
     with receiving(delay=DIRECT_SLOW_MS / 1000 + 0.1) as receiver:
         endpoint = await register(client, admin, receiver)
         endpoint_id = uuid.UUID(endpoint["id"])
 
-        async def fanned_out_and_queued() -> int:
-            await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
-            await _piece(session_maker, deliverer.fanout, utcnow())
-            return await _rows(session_maker, WebhookDispatch, endpoint_id=endpoint_id)
+        async def fanout(now: datetime, intakes: int = 1) -> tuple[int, int]:
+            """`intakes` events taken in, then the fan-out at `now`: (requests received,
+            rows queued) after it."""
+            for _ in range(intakes):
+                await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+            await _piece(session_maker, deliverer.fanout, now)
+            queued = await _rows(session_maker, WebhookDispatch, endpoint_id=endpoint_id)
+            return len(receiver.received), queued
 
-        assert await fanned_out_and_queued() == 0  # sent at once, slowly
-        assert len(receiver.received) == 1
-        assert await fanned_out_and_queued() == 1  # queued
-        assert len(receiver.received) == 1
-        receiver.delay = 0
-        await drain(session_maker, deliverer)
-        assert len(receiver.received) == 2
-        assert await fanned_out_and_queued() == 0  # fast again: sent at once
-        assert len(receiver.received) == 3
+        try:
+            now = utcnow()
+            assert await fanout(now, intakes=2) == (1, 1)  # slow: the second is queued
+            receiver.delay = 0
+            assert await fanout(now) == (1, 2)  # queued, however fast it is now
+            await drain(session_maker, deliverer, now)
+            assert len(receiver.received) == 3
+            assert await fanout(now + SLOW_FOR - timedelta(seconds=1)) == (3, 1)
+            await drain(session_maker, deliverer, now + SLOW_FOR - timedelta(seconds=1))
+            assert await fanout(now + SLOW_FOR + timedelta(seconds=1)) == (5, 0)  # at once
+        finally:
+            await deliverer.close()
     log = await call(client, "GET", f"{HOOKS}/{endpoint['id']}/deliveries", admin)
-    assert [item["outcome"] for item in log["items"]] == ["delivered"] * 3
+    assert [item["outcome"] for item in log["items"]] == ["delivered"] * 5
+
+
+async def test_after_a_failed_attempt_the_fanout_queues_the_rest_for_that_endpoint_only(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """In the piece where an attempt to an endpoint fails, the fan-out sends it nothing
+    more: the rest of its messages are queued (due at once, for the delivery); another
+    endpoint gets every message from the fan-out itself."""
+    deliverer = _one_lane()
+    with receiving(answer=lambda _r: (500, {}, b"")) as failing, receiving() as answering:
+        bad = await register(client, admin, failing)
+        good = await register(client, admin, answering)
+        for _ in range(3):
+            await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+        try:
+            assert await _piece(session_maker, deliverer.fanout, utcnow()) == 3
+        finally:
+            await deliverer.close()
+        assert (len(failing.received), len(answering.received)) == (1, 3)
+    for endpoint, queued in ((bad, 3), (good, 0)):  # one retry and two never sent
+        rows = await _rows(session_maker, WebhookDispatch, endpoint_id=uuid.UUID(endpoint["id"]))
+        assert rows == queued
+    async with session_maker() as session:
+        attempts = (await session.scalars(sa.select(WebhookDispatch.attempts))).all()
+    assert sorted(attempts) == [0, 0, 1]
+
+
+async def test_requests_to_an_endpoint_share_its_slots_whichever_job_sends(
+    client: httpx.AsyncClient,
+    admin: Actor,
+    desk: Actor,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """At most `WEBHOOK_ENDPOINT_CONCURRENCY` requests of a process are in flight to one
+    endpoint, whether the fan-out or the delivery sends them: with one of two slots taken
+    (as by the delivery's request), the fan-out sends one at a time; with both free, two."""
+    deliverer = Deliverer(
+        WebhookSettings(WEBHOOK_ALLOW_PRIVATE_TARGETS=True, WEBHOOK_ENDPOINT_CONCURRENCY=2)
+    )
+    with receiving(delay=0.2) as receiver:
+        endpoint = await register(client, admin, receiver)
+        try:
+            for slots_taken, most in ((1, 1), (0, 2)):
+                for _ in range(3):
+                    await call(client, "POST", "/v1/events", desk, json=intake_body(), expect=201)
+                receiver.most_in_flight = 0
+                taken = deliverer.limit(uuid.UUID(endpoint["id"]))
+                for _ in range(slots_taken):
+                    await taken.acquire()
+                assert await _piece(session_maker, deliverer.fanout, utcnow()) == 3
+                for _ in range(slots_taken):
+                    taken.release()
+                assert receiver.most_in_flight == most
+        finally:
+            await deliverer.close()
+    assert len(receiver.received) == 6
 
 
 def _fails_once(event_id: str, receiver: Receiver) -> Any:
