@@ -10,11 +10,11 @@ database and data set (half of its events in Chinese: bench/dataset.py).
 
 Each is the route's own code in this process (`reading.list_events`, `similar.similar_events`:
 the statements, their parameters, the response models) on one asyncpg connection set up as
-the service's (JIT off; a list in a read-only transaction planned with its values, as
-`Database.report_connection`), as an intake agent (sees every event) and as a handler (the
-visibility filter); the median and p99 over the runs, and the plans of the statements a page
-read. `--compare` also times, in turn with it, the one statement that ranked the newest 200
-matches before `hot.list_visible` (`list_query`). Run alone:
+the service's (JIT off; a list or a similar-events lookup in a read-only transaction planned
+with its values, as `Database.report_connection`), as an intake agent (sees every event) and
+as a handler (the visibility filter); the median and p99 over the runs, and the plans of the
+statements a page read. `--compare` also times, in turn with it, the one statement that ranked
+the newest 200 matches before `hot.list_visible` (`list_query`). Run alone:
 `python bench/search.py postgresql://...`.
 """
 
@@ -222,9 +222,10 @@ async def measure(db_url: str, *, runs: int, compare: bool = False) -> dict[str,
                 _log(f"search: {name} as {who}: {result['median_ms']} ms (median){was}")
 
             async def lookup(i: int, actor: Any = actor, sample: list[str] = sample) -> Any:
-                return await similar.similar_events(
-                    connection, sample[i % len(sample)], actor=actor, policy=policy, limit=10
-                )
+                async with _listing(connection):  # as the route: `report_connection`
+                    return await similar.similar_events(
+                        connection, sample[i % len(sample)], actor=actor, policy=policy, limit=10
+                    )
 
             result = await _timed(runs, lookup)
             result["items_first"] = len((await lookup(0)).items)

@@ -84,8 +84,9 @@ async def intake_suggestions(
     database: Database, event_id: uuid.UUID, *, actor: Principal, policy: Policy
 ) -> SimilarEvents:
     """Suggestions for an event just taken in (`POST /v1/events?suggest=true`): earlier events
-    of any category (it has none yet) like it, that the caller may see."""
-    async with database.connection() as connection:
+    of any category (it has none yet) like it, that the caller may see; planned with its
+    own tokens (`Database.report_connection`), as `GET /v1/events/{id}/similar`."""
+    async with database.report_connection() as connection:
         return await similar_events(
             connection, str(event_id), actor=actor, policy=policy, limit=DEFAULT_SUGGESTIONS
         )
