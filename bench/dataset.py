@@ -496,6 +496,10 @@ async def load(url: str, *, events: int, seed: int = 42, chunks: int = 8) -> dic
     timings: dict[str, float] = {}
     conn = await asyncpg.connect(url, server_settings={"jit": "off"})
     try:
+        # Before anything is dropped: a load into a database that holds events would fail on
+        # their keys with the secondary indexes already gone, and leave them gone.
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM event)"):
+            raise SystemExit("dataset.py loads into an empty database; this one has events")
         anchor = await conn.fetchval("SELECT date_trunc('hour', now())")
         t0 = time.perf_counter()
         await conn.execute(FUNCTIONS)
