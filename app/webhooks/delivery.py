@@ -97,7 +97,7 @@ class Result:
 class _Tally:
     """A piece's attempts, as `Deliverer._tally` sorts them."""
 
-    done: list[repository.Claimed] = field(default_factory=list)
+    done: list[uuid.UUID] = field(default_factory=list)  # dispatch rows to delete
     retry: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     succeeded: set[uuid.UUID] = field(default_factory=set)
@@ -263,17 +263,18 @@ class Deliverer:
         await self.connections.sweep()
         results = [result for result in await self._send_all(claimed, now) if result]
         tally = self._tally(claimed, results, now)
-        done = [row.id for row in tally.done if row.id is not None]
-        await repository.finish(session, done=done, retry=tally.retry, attempts=tally.attempts)
+        await repository.finish(
+            session, done=tally.done, retry=tally.retry, attempts=tally.attempts
+        )
         await self._settle(piece, tally)
         return len(claimed)
 
     def _tally(
         self, sent: list[repository.Claimed], results: list[Result], now: datetime
     ) -> "_Tally":
-        """What the attempts came to: each message done (delivered or given up) or to be
-        retried (a dispatch row, with its id if it has one), its log entry, and the
-        endpoints that answered, failed or are gone."""
+        """What the attempts came to: the dispatch rows done with (delivered or given up),
+        those to retry (a message sent without a row gets one), each attempt's log entry,
+        and the endpoints that answered, failed, are gone or were slow."""
         tally = _Tally()
         for row, result in zip(sent, results, strict=True):
             number = row.attempts + 1
@@ -285,7 +286,8 @@ class Deliverer:
                 tally.succeeded.add(row.endpoint_id)
                 if row.endpoint_failing:
                     tally.recovered.add(row.endpoint_id)
-                tally.done.append(row)
+                if row.id is not None:
+                    tally.done.append(row.id)
             else:
                 tally.failed.add(row.endpoint_id)
                 wait = None
@@ -293,17 +295,10 @@ class Deliverer:
                     wait = schedule.retry_after(result.retry_after, now)
                 next_at = schedule.next_attempt(number, now, wait_at_least=wait, jitter=self.jitter)
                 if next_at is None:
-                    tally.done.append(row)
+                    if row.id is not None:
+                        tally.done.append(row.id)
                 else:
-                    retry = dispatch_row(
-                        row.endpoint_id,
-                        row.message_id,
-                        row.event_id,
-                        row.event_version,
-                        EventView(row.view),
-                        now,
-                    )
-                    retry.update(attempts=number, next_attempt_at=next_at)
+                    retry = _queued(row, now) | {"attempts": number, "next_attempt_at": next_at}
                     if row.id is not None:
                         retry["id"] = row.id
                     tally.retry.append(retry)
@@ -563,7 +558,8 @@ def _sending(
 
 
 def _queued(row: repository.Claimed, now: datetime) -> dict[str, Any]:
-    """A message the fan-out meant to send at once but left unsent, queued instead."""
+    """`row`'s message as a new dispatch row, due at once: one the fan-out left unsent, or
+    (with its attempts and next attempt) one sent without a row that is to be retried."""
     return dispatch_row(
         row.endpoint_id, row.message_id, row.event_id, row.event_version, EventView(row.view), now
     )
