@@ -171,8 +171,10 @@ $$
 """
 
 
-def _apply_sql(source: str) -> str:
-    """Add the summed rows of `source` (rows shaped like report_cells) to the rollup."""
+def _apply_sql(source: str, *, ordered: bool = False) -> str:
+    """Add the summed rows of `source` (rows shaped like report_cells) to the rollup; `ordered`:
+    in the order of the key, so that every writer locks the rows it shares in one order
+    (migration 7b4e1c9d2f58)."""
     sums = ", ".join(f"sum({m})" for m in MEASURES)
     nonzero = " OR ".join(f"sum({m}) <> 0" for m in MEASURES)
     updates = ", ".join(f"{m} = r.{m} + excluded.{m}" for m in MEASURES)
@@ -185,18 +187,29 @@ def _apply_sql(source: str) -> str:
         f"  FROM ({source}) AS c CROSS JOIN (VALUES ('day'), ('week'), ('month')) AS g(grain))"
         " AS c\n"
         f"GROUP BY {', '.join(KEY)} HAVING {nonzero}\n"
-        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+        + (f"ORDER BY {', '.join(KEY)}\n" if ordered else "")
+        + f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
     )
 
 
-def _functions_sql() -> list[str]:
+# Whether the event `{row}` adds its cells to the rollup, and its negation: here every event
+# but those still `reported` (migration 7b4e1c9d2f58 adds those folded in by the runner).
+COUNTED = "{row}.status <> 'reported'"
+UNCOUNTED = "{row}.status = 'reported'"
+
+
+def _functions_sql(
+    counted: str = COUNTED, uncounted: str = UNCOUNTED, *, ordered: bool = False
+) -> list[str]:
     on_event = _apply_sql(
-        f"SELECT * FROM {cells('NEW', 'rc', 1)} WHERE NEW.status <> 'reported'"
-        f" UNION ALL SELECT * FROM {cells('OLD', 'rc', -1)} WHERE OLD.status <> 'reported'"
+        f"SELECT * FROM {cells('NEW', 'rc', 1)} WHERE {counted.format(row='NEW')}"
+        f" UNION ALL SELECT * FROM {cells('OLD', 'rc', -1)} WHERE {counted.format(row='OLD')}",
+        ordered=ordered,
     )
     on_review = _apply_sql(
         f"SELECT * FROM {cells('ev', 'new_rc', 1)}"
-        f" UNION ALL SELECT * FROM {cells('ev', 'old_rc', -1)}"
+        f" UNION ALL SELECT * FROM {cells('ev', 'old_rc', -1)}",
+        ordered=ordered,
     )
     # From scratch: the day rows from the events, then the week and month rows from them.
     sums = ", ".join(f"sum({m})" for m in MEASURES)
@@ -207,7 +220,7 @@ def _functions_sql() -> list[str]:
         f"SELECT 'day', c.dim, c.day, c.department, c.value, {sums}\n"
         "FROM event e LEFT JOIN review v ON v.event_id = e.id\n"
         f"CROSS JOIN LATERAL {cells('e', 'v.root_cause_code', 1)} AS c\n"
-        "WHERE e.status <> 'reported'\n"
+        f"WHERE {counted.format(row='e')}\n"
         f"GROUP BY c.dim, c.day, c.department, c.value HAVING {nonzero};\n"
         f"INSERT INTO report_rollup ({columns})\n"
         "SELECT g.grain, dim, date_trunc(g.grain, day::timestamp)::date, department, value,"
@@ -241,7 +254,7 @@ BEGIN
   IF new_rc IS NOT DISTINCT FROM old_rc THEN RETURN NULL; END IF;
   SELECT * INTO ev FROM event
   WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.event_id ELSE NEW.event_id END;
-  IF NOT FOUND OR ev.status = 'reported' THEN RETURN NULL; END IF;
+  IF NOT FOUND OR {uncounted.format(row='ev')} THEN RETURN NULL; END IF;
   {on_review};
   RETURN NULL;
 END $$
@@ -256,15 +269,22 @@ END $$
     ]
 
 
+def event_triggers(counted: str = COUNTED) -> tuple[str, ...]:
+    """The triggers on `event`, each firing only where an event is `counted` before or after."""
+    return (
+        "CREATE TRIGGER report_rollup_event_insert AFTER INSERT ON event FOR EACH ROW"
+        f" WHEN ({counted.format(row='NEW')}) EXECUTE FUNCTION report_rollup_on_event()",
+        f"CREATE TRIGGER report_rollup_event_update AFTER UPDATE OF {', '.join(EVENT_FACTS)}"
+        " ON event FOR EACH ROW"
+        f" WHEN ({counted.format(row='OLD')} OR {counted.format(row='NEW')})"
+        " EXECUTE FUNCTION report_rollup_on_event()",
+        "CREATE TRIGGER report_rollup_event_delete BEFORE DELETE ON event FOR EACH ROW"
+        f" WHEN ({counted.format(row='OLD')}) EXECUTE FUNCTION report_rollup_on_event()",
+    )
+
+
 TRIGGERS = (
-    "CREATE TRIGGER report_rollup_event_insert AFTER INSERT ON event FOR EACH ROW"
-    " WHEN (NEW.status <> 'reported') EXECUTE FUNCTION report_rollup_on_event()",
-    f"CREATE TRIGGER report_rollup_event_update AFTER UPDATE OF {', '.join(EVENT_FACTS)}"
-    " ON event FOR EACH ROW"
-    " WHEN (OLD.status <> 'reported' OR NEW.status <> 'reported')"
-    " EXECUTE FUNCTION report_rollup_on_event()",
-    "CREATE TRIGGER report_rollup_event_delete BEFORE DELETE ON event FOR EACH ROW"
-    " WHEN (OLD.status <> 'reported') EXECUTE FUNCTION report_rollup_on_event()",
+    *event_triggers(),
     "CREATE TRIGGER report_rollup_review AFTER INSERT OR UPDATE OF root_cause_code OR DELETE"
     " ON review FOR EACH ROW EXECUTE FUNCTION report_rollup_on_review()",
 )
