@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from app.core.housekeeping import purge_expired_keys
 from app.events import clocks
+from app.reporting.service import FOLD_BATCH, fold_reported
 from app.runner.job import Job, Piece
 from app.webhooks.jobs import webhook_jobs
 
@@ -32,6 +33,17 @@ async def _fire_sla_levels(piece: Piece) -> int:
 FIRE_SLA_LEVELS = Job(name="fire_sla_levels", work=_fire_sla_levels, full_piece=clocks.BATCH)
 
 
+async def _fold_reported_events(piece: Piece) -> int:
+    return await fold_reported(piece.session, now=piece.now)
+
+
+# The reporting rollup (issue 14): the events still `reported` an hour after their report are
+# folded into it, a batch a piece, claimed with SKIP LOCKED, on every runner.
+FOLD_REPORTED_EVENTS = Job(
+    name="fold_reported_events", work=_fold_reported_events, full_piece=FOLD_BATCH
+)
+
+
 def service_jobs() -> tuple[Job, ...]:
     """Every job the service runs (fresh webhook jobs per call: one HTTP client per runner)."""
-    return (PURGE_IDEMPOTENCY_KEYS, FIRE_SLA_LEVELS, *webhook_jobs())
+    return (PURGE_IDEMPOTENCY_KEYS, FIRE_SLA_LEVELS, FOLD_REPORTED_EVENTS, *webhook_jobs())

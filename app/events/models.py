@@ -107,6 +107,9 @@ class Event(TimestampMixin, Base):
     # indicators are one index-only scan; NULL: none recorded in the current loop.
     satisfaction_score: Mapped[int | None] = mapped_column(sa.SmallInteger)
     satisfaction_unreachable: Mapped[bool | None]
+    # Still `reported`, its cells already added to the reporting rollup by the runner's fold
+    # (migration 7b4e1c9d2f58; app/reporting): internal, never shown.
+    rollup_folded: Mapped[bool] = mapped_column(server_default=sa.false())
 
     version: Mapped[int] = mapped_column(default=1)
 

@@ -97,20 +97,27 @@ report_rollup: Final = sa.Table(
     ),
 )
 
-# An event's report time while it is still `reported` (NULL after): the key of
-# `ix_event_reported_created_at`, an index of the events still reported alone, and of the
-# statistics `st_event_reported_created_at` (migration 5e2a7c9d1f36), which count them alone.
-REPORTED_AT: Final = "CASE WHEN {row}.status = 'reported' THEN {row}.created_at END"
+# An event left out of the rollup: still `reported` and not yet folded in by the runner
+# (`rollup_folded`, migration 7b4e1c9d2f58). Every other event is in it.
+WAITING: Final = "{row}.status = 'reported' AND NOT {row}.rollup_folded"
+# Its report time (NULL for every other event): the key of `ix_event_reported_created_at`,
+# an index of those events alone, and of the statistics `st_event_reported_created_at`,
+# which count them alone.
+REPORTED_AT: Final = "CASE WHEN " + WAITING + " THEN {row}.created_at END"
 
-# The events still `reported` before a time, which the reports add to the rollup's rows
-# (repository `_reported_before`). Alembic cannot compare it with its reflection
-# (migrations/env.py UNCOMPARABLE_INDEXES).
+# The events left out of the rollup before a time, which the reports add to its rows
+# (repository `_reported_before`) and the runner folds in. Alembic cannot compare it with its
+# reflection (migrations/env.py UNCOMPARABLE_INDEXES).
+_event = Event.__table__.c
 ix_event_reported_created_at: Final = sa.Index(
     "ix_event_reported_created_at",
     sa.case(
-        (Event.__table__.c.status == sa.literal_column("'reported'"), Event.__table__.c.created_at)
+        (
+            sa.and_(_event.status == sa.literal_column("'reported'"), ~_event.rollup_folded),
+            _event.created_at,
+        )
     ),
-    postgresql_where=sa.text("status = 'reported'"),
+    postgresql_where=sa.text("status = 'reported' AND NOT rollup_folded"),
 )
 
 # A period's linked recurrences (R5.4): few rows, found without reading the period's events.

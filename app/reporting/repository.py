@@ -2,11 +2,12 @@
 answers, rectification orders and names; plain prepared SQL on the report connection.
 
 A period is whole UTC days [start, end) (`Window`). Its sums are the rollup's rows of those
-days plus the contribution of the events still `reported` (the rollup leaves them out so that
-intake does no work for it), computed by the same `report_cells` function the triggers use. Only
-those reported before the period's end are read (`_reported_before`): the intakes since (all
-still `reported`, perhaps hundreds of thousands) are not. `sums(rollup=False)` is the same
-computed from the events alone (the check of the rollup: tests and the bench).
+days plus the contribution of the events still `reported` and not yet folded in (the rollup
+leaves them out so that intake does no work for it; `fold` adds those left an hour), computed by
+the same `report_cells` function the triggers use. Only those reported before the period's end
+are read (`_reported_before`): the intakes since (all still `reported`, perhaps hundreds of
+thousands) are not. `sums(rollup=False)` is the same computed from the events alone (the check
+of the rollup: tests and the bench).
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any, Final
 
-from app.reporting.models import FACET_TIMES, MEASURES, REPORTED_AT, STAGES, cells
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.reporting.models import FACET_TIMES, MEASURES, REPORTED_AT, STAGES, WAITING, cells
 
 # Each stage's unfinished count is split into overdue (its due day before $today:
 # rules.appraisal.counts_late) and not yet due.
@@ -51,14 +55,14 @@ def _sums(measures: tuple[str, ...]) -> str:
 
 
 def _reported_before(bound: str) -> str:
-    """The events still `reported` before `bound` (a time), as a range of the index of their
-    report times alone (`ix_event_reported_created_at`, migration 5e2a7c9d1f36), whose
-    statistics count those events alone. Said only with `status` and `created_at` apart (the
-    range of `ix_event_status_created_at`, kept for a database without that index), the planner
-    estimates the two apart and takes the intakes since the bound for a share of the table: from
-    about 12 % of the table still `reported` it reads the whole table instead."""
+    """The events left out of the rollup (still `reported`, not folded) reported before `bound`
+    (a time), as a range of the index of their report times alone
+    (`ix_event_reported_created_at`, migrations 5e2a7c9d1f36 and 7b4e1c9d2f58), whose
+    statistics count those events alone. Said only with `status` and `created_at` apart, the
+    planner estimates the two apart and takes the intakes since the bound for a share of the
+    table: from about 12 % of the table still `reported` it reads the whole table instead."""
     return (
-        f"e.status = 'reported' AND e.created_at < {bound}"
+        f"{WAITING.format(row='e')} AND e.created_at < {bound}"
         f" AND {REPORTED_AT.format(row='e')} < {bound}"
     )
 
@@ -274,6 +278,17 @@ async def names(connection: Any, user_ids: list[str]) -> dict[str, dict[str, Any
         return {}
     rows = await connection.fetch(NAMES_SQL, user_ids)
     return {row["id"]: dict(row) for row in rows}
+
+
+async def fold(session: AsyncSession, *, reported_before: datetime, batch: int) -> int:
+    """Fold up to `batch` of the events still `reported` before `reported_before` into the
+    rollup (`report_rollup_fold`, migration 7b4e1c9d2f58: one statement, the rows claimed with
+    SKIP LOCKED); returns how many."""
+    folded = await session.scalar(
+        sa.text("SELECT report_rollup_fold(:before, :batch)"),
+        {"before": reported_before, "batch": batch},
+    )
+    return int(folded or 0)
 
 
 async def rebuild(connection: Any) -> None:

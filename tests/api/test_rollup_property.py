@@ -1,8 +1,10 @@
 """The reporting rollup is correct to the event (issue 14 items 3 and 5; R5.4, R7.2): over
 generated events, inserted in any status and then changed (moved to another department,
-assignee, category, status, stage times, satisfaction), the appraisal figures equal a direct
-computation in Python from the events' final facts, and every grouping of the rollup equals
-the same sums computed from the event table alone."""
+assignee, category, status, stage times, satisfaction), with those still `reported` folded into
+the rollup by the runner's statement before the changes, after them or never (migration
+7b4e1c9d2f58), the appraisal figures equal a direct computation in Python from the events'
+final facts, and every grouping of the rollup equals the same sums computed from the event
+table alone."""
 
 import math
 import uuid
@@ -83,6 +85,11 @@ facts = st.builds(
 )
 # Each event: how it is inserted, and what it becomes (None: left as inserted).
 events = st.lists(st.tuples(facts, st.none() | facts), min_size=1, max_size=8)
+# When the events still `reported` are folded into the rollup: before the changes, after them
+# or never.
+FOLDS: Final = ("between", "after", None)
+# Far after every generated report: every event still `reported` is folded.
+FOLD_BEFORE: Final = datetime(2004, 1, 1, tzinfo=UTC)
 
 
 def _at(hours: int | None) -> datetime | None:
@@ -156,9 +163,14 @@ def _got(row: dict[str, Any]) -> dict[str, float]:
 
 
 async def _insert(
-    session: AsyncSession, drawn: list[tuple[Facts, Facts | None]], handlers: list[uuid.UUID]
+    session: AsyncSession,
+    drawn: list[tuple[Facts, Facts | None]],
+    handlers: list[uuid.UUID],
+    fold: str | None = None,
 ) -> list[Facts]:
-    final = []
+    """Insert each event as first drawn, then change those drawn to change; with `fold`, the
+    events still `reported` are folded in "between" the two or "after" them."""
+    changes = []
     for first, then in drawn:
         event_id = uuid.uuid4()
         await session.execute(
@@ -179,12 +191,17 @@ async def _insert(
                 **_columns(first, handlers),
             )
         )
+        changes.append((event_id, then))
+    if fold == "between":
+        await repository.fold(session, reported_before=FOLD_BEFORE, batch=10_000)
+    for event_id, then in changes:
         if then is not None:
             await session.execute(
                 sa.update(Event).where(Event.id == event_id).values(**_columns(then, handlers))
             )
-        final.append(then or first)
-    return final
+    if fold == "after":
+        await repository.fold(session, reported_before=FOLD_BEFORE, batch=10_000)
+    return [then or first for first, then in drawn]
 
 
 @pytest.fixture
@@ -204,8 +221,8 @@ EDGES: Final = [
 ]
 
 
-@given(drawn=events)
-@example(drawn=EDGES)
+@given(drawn=events, fold=st.sampled_from(FOLDS))
+@example(drawn=EDGES, fold=None)
 @PROPERTY
 async def test_appraisal_figures_equal_a_direct_computation(
     app: FastAPI,
@@ -214,11 +231,12 @@ async def test_appraisal_figures_equal_a_direct_computation(
     handlers: list[Actor],
     supervisor: Actor,
     drawn: list[tuple[Facts, Facts | None]],
+    fold: str | None,
 ) -> None:
     ids = [h.id for h in handlers]
     async with session_maker() as session:
         savepoint = await session.begin_nested()
-        final = await _insert(session, drawn, ids)
+        final = await _insert(session, drawn, ids, fold)
         for group, param in (("department", "department"), ("employee", "employee")):
             response = await client.get(
                 "/v1/appraisals", params={**PERIOD, "group_by": param}, headers=supervisor.headers
@@ -315,14 +333,18 @@ async def test_the_rebuild_equals_what_the_triggers_kept(
     handlers: list[Actor],
 ) -> None:
     """`report_rollup_rebuild()` (the migration's backfill, and the bench's after its bulk
-    load) recomputes from the events exactly the rows the triggers kept, day and month."""
+    load) recomputes from the events exactly the rows the triggers and the fold kept, day and
+    month: an event still `reported` and folded counts, one not folded does not."""
     drawn = [(facts, None) for facts, _ in EDGES] + [
         (EDGES[0][0], Facts(3, 5, "cancelled", "OPS", 1, None, (30, 60, None, None), (31,) * 4, 2)),
         (Facts(-30, 1, "resolved", None, None, "emergency", (5,) * 4, (4,) * 4, None), None),
+        (Facts(4, 6, "reported", "IT", 0, None, (50, None, None, None), (None,) * 4, None), None),
     ]
     table = "SELECT * FROM report_rollup ORDER BY grain, dim, day, department, value"
     async with session_maker() as session:
-        await _insert(session, drawn, [h.id for h in handlers])
+        await _insert(session, drawn, [h.id for h in handlers], fold="after")
+        # Reported after the fold: left out of the rollup, by the triggers and the rebuild.
+        await _insert(session, [(EDGES[0][0], drawn[-1][0])], [h.id for h in handlers])
         await session.flush()
         kept = [tuple(r) for r in await session.execute(sa.text(table)) if any(r[5:])]
         await session.execute(sa.text("SELECT report_rollup_rebuild()"))

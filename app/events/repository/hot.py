@@ -38,8 +38,9 @@ from app.rules.views import REPORTER_FEEDBACK_AUDIENCE, STAFF_ONLY_FILTERS, STAF
 from app.rules.vocabulary import Category, Severity, Status
 
 EVENT_COLUMNS: Final = tuple(c.name for c in Event.__table__.columns)
-# What reads select: every column but the search vector (only searches read it).
-READ_COLUMNS: Final = tuple(c for c in EVENT_COLUMNS if c != "search_vector")
+# What reads select: every column but the search vector (only searches read it) and the
+# reporting rollup's mark (app/reporting: never shown).
+READ_COLUMNS: Final = tuple(c for c in EVENT_COLUMNS if c not in ("search_vector", "rollup_folded"))
 # The columns intake writes, with their SQL types: the parameters of an INSERT ... SELECT are
 # typed explicitly (tests/api/test_intake.py checks these against the catalog).
 INTAKE_COLUMNS: Final = (
