@@ -215,22 +215,35 @@ async def _insert_reported(engine: AsyncEngine, creator: uuid.UUID, count: int) 
 async def test_two_runners_folding_at_once_fold_each_event_once(
     engine: AsyncEngine, pool: Pool, committed_key: CommittedKey
 ) -> None:
-    """Committed events, two transactions folding at once: the second skips the rows the first
-    holds (SKIP LOCKED) and waits for the rollup rows they share (written in the order of their
-    key, so neither deadlocks); each event is folded once and the rollup equals the direct
-    sums. The events are deleted afterwards (their folded cells go with them)."""
-    ids = await _insert_reported(engine, committed_key.user_id, 6)
+    """Committed events, two transactions at once. A fold skips the events another holds (SKIP
+    LOCKED: it returns at once with the others); a second fold waits for the rollup rows a first
+    one holds, then folds what the first left; each event is folded once, and the rollup equals
+    the direct sums, also after the folded events are deleted (their cells go with them)."""
+    ids = await _insert_reported(engine, committed_key.user_id, 9)
     before = START + timedelta(days=30)
+    fold = "SELECT report_rollup_fold($1, $2)"
     async with pool.acquire() as first, pool.acquire() as second:
         async with first.transaction():
-            assert await first.fetchval("SELECT report_rollup_fold($1, 4)", before) == 4
-            other = asyncio.create_task(
-                second.fetchval("SELECT report_rollup_fold($1, 100)", before)
+            held = await first.fetch(
+                "SELECT id FROM event WHERE id = ANY($1) ORDER BY created_at LIMIT 3 FOR UPDATE",
+                ids,
             )
+            # The three held are skipped, not waited for.
+            assert await asyncio.wait_for(second.fetchval(fold, before, 4), timeout=5) == 4
+        async with first.transaction():
+            # Three of the five left (the held ones among them); the same weeks and months.
+            assert await first.fetchval(fold, before, 3) == 3
+            other = asyncio.create_task(second.fetchval(fold, before, 100))
             done, _ = await asyncio.wait({other}, timeout=0.5)
             assert not done  # waiting for the rollup rows the first transaction holds
         assert await asyncio.wait_for(other, timeout=10) == 2
-        folded = await first.fetch("SELECT id FROM event WHERE rollup_folded AND id = ANY($1)", ids)
-        assert len(folded) == 6
+        folded = await first.fetchval(
+            "SELECT count(*) FROM event WHERE rollup_folded AND id = ANY($1)", ids
+        )
+        assert (folded, len(held)) == (9, 3)
+        async with first.transaction(readonly=True):
+            assert await _in_rollup(first) == 9
+            await _rollup_equals_direct(first)
+        await first.execute("DELETE FROM event WHERE id = ANY($1)", ids)
         async with first.transaction(readonly=True):
             await _rollup_equals_direct(first)
