@@ -80,12 +80,17 @@ def _fold_sql(rollup: ModuleType) -> str:
     return f"""
 CREATE FUNCTION report_rollup_fold(reported_before timestamptz, batch_size integer)
 RETURNS integer LANGUAGE sql AS $$
-  WITH folded AS (
+  -- MATERIALIZED: claimed once. As a subquery the planner may put it on the inner side of a
+  -- nested loop, rescanned per event row: each rescan skips the rows this statement has
+  -- updated and claims further ones, past the batch.
+  WITH claimed AS MATERIALIZED (
+    SELECT id FROM event
+    WHERE {WAITING} AND {WAITING_AT} < reported_before
+    ORDER BY {WAITING_AT} LIMIT batch_size
+    FOR NO KEY UPDATE SKIP LOCKED
+  ), folded AS (
     UPDATE event e SET rollup_folded = true
-    FROM (SELECT id FROM event
-          WHERE {WAITING} AND {WAITING_AT} < reported_before
-          ORDER BY {WAITING_AT} LIMIT batch_size
-          FOR NO KEY UPDATE SKIP LOCKED) AS w
+    FROM claimed w
     WHERE e.id = w.id
     RETURNING {", ".join(f"e.{c}" for c in ("id", *rollup.EVENT_FACTS))}
   ), applied AS (
