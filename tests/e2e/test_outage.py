@@ -188,15 +188,25 @@ def test_postgres_stopped_answers_503_then_recovers(setup: Setup) -> None:
     _assert_recovers(setup)
 
 
+def _pause_every_process(pgdata: Path) -> list[Any]:
+    """SIGSTOP every PostgreSQL process of `pgdata`, again until none is left running: a
+    backend the postmaster forked while the first were being paused (a pool opening a
+    connection for a background job) would otherwise go on answering."""
+    paused: dict[int, Any] = {}
+    while found := [p for p in postgres_processes(pgdata) if p.pid not in paused]:
+        for process in found:
+            process.send_signal(signal.SIGSTOP)
+            paused[process.pid] = process
+    return list(paused.values())
+
+
 def test_postgres_hung_answers_503_within_the_timeouts(setup: Setup) -> None:
     """Every PostgreSQL process paused (a hung server or a network that drops packets): the
     connect, pool and command timeouts bound each request."""
     _assert_recovers(setup)  # pooled connections exist and are in use
     offset = len(setup.service.log_text())
-    paused = postgres_processes(setup.server.pgdata)
+    paused = _pause_every_process(setup.server.pgdata)
     assert paused
-    for process in paused:
-        process.send_signal(signal.SIGSTOP)
     try:
         _assert_unavailable(setup)
         _assert_log_since(setup, offset, failed=len(_calls(setup)))
