@@ -64,9 +64,9 @@ UNCOUNTED = "({row}.status = 'reported' AND NOT {row}.rollup_folded)"
 WAITING = "status = 'reported' AND NOT rollup_folded"
 # The report time of an event still `reported` and not folded (NULL otherwise): the key of the
 # index and of the statistics the reports and the fold read those events through.
-WAITING_AT = "(CASE WHEN status = 'reported' AND NOT rollup_folded THEN created_at END)"
+WAITING_AT = f"(CASE WHEN {WAITING} THEN created_at END)"
 OLD_WAITING = "status = 'reported'"
-OLD_WAITING_AT = "(CASE WHEN status = 'reported' THEN created_at END)"
+OLD_WAITING_AT = f"(CASE WHEN {OLD_WAITING} THEN created_at END)"
 EVENT_TRIGGERS = ("insert", "update", "delete")
 
 

@@ -298,34 +298,40 @@ def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     )
 
 
+Shape = tuple[str | None, date, date]  # (bucket unit, start, end)
+SHAPES: Final[tuple[Shape, ...]] = (
+    ("day", START.date(), date(2003, 3, 15)),
+    (None, date(2003, 2, 1), date(2003, 5, 1)),  # whole months: the month rows
+    (None, date(2003, 2, 20), date(2003, 4, 10)),  # days, a month, days
+    ("month", date(2003, 2, 1), date(2003, 5, 1)),
+    ("week", date(2003, 2, 20), date(2003, 4, 10)),  # days, whole weeks, days
+)
+
+
 async def _rollup_equals_direct(app: FastAPI) -> None:
-    """Every grouping's sums from the rollup (its day rows, and its week or month rows for
-    whole weeks or months) equal those computed from the events alone."""
-    today = datetime.now(UTC).date()
-    shapes = (
-        ("day", START.date(), date(2003, 3, 15)),
-        (None, date(2003, 2, 1), date(2003, 5, 1)),  # whole months: the month rows
-        (None, date(2003, 2, 20), date(2003, 4, 10)),  # days, a month, days
-        ("month", date(2003, 2, 1), date(2003, 5, 1)),
-        ("week", date(2003, 2, 20), date(2003, 4, 10)),  # days, whole weeks, days
-    )
     async with app.state.db.report_connection() as connection:
-        for dim in ("department", "assignee", "category", "severity", "root_cause"):
-            for unit, start, end in shapes:
-                sums = {}
-                for rollup in (True, False):
-                    window = repository.Window(start, end, today)
-                    rows = await repository.sums(
-                        connection, window, dim=dim, unit=unit, rollup=rollup
-                    )
-                    sums[rollup] = {
-                        (r["key"], r["bucket"]): {k: v for k, v in r.items() if v}
-                        for r in rows
-                        if any(isinstance(v, float) and v for v in r.values())
-                    }
-                assert sums[True].keys() == sums[False].keys(), (dim, unit, start, end)
-                for cell, rolled in sums[True].items():
-                    assert same(rolled, sums[False][cell]), (dim, unit, start, end, cell)
+        await rollup_equals_direct(connection, SHAPES)
+
+
+async def rollup_equals_direct(connection: Any, shapes: tuple[Shape, ...]) -> None:
+    """Every grouping's sums from the rollup (its day rows, and its week or month rows for
+    whole weeks or months; with the events it leaves out) equal those computed from the
+    events alone, over each of `shapes`."""
+    today = datetime.now(UTC).date()
+    for dim in ("department", "assignee", "category", "severity", "root_cause"):
+        for unit, start, end in shapes:
+            sums = {}
+            for rollup in (True, False):
+                window = repository.Window(start, end, today)
+                rows = await repository.sums(connection, window, dim=dim, unit=unit, rollup=rollup)
+                sums[rollup] = {
+                    (r["key"], r["bucket"]): {k: v for k, v in r.items() if v}
+                    for r in rows
+                    if any(isinstance(v, float) and v for v in r.values())
+                }
+            assert sums[True].keys() == sums[False].keys(), (dim, unit, start, end)
+            for cell, rolled in sums[True].items():
+                assert same(rolled, sums[False][cell]), (dim, unit, start, end, cell)
 
 
 async def test_the_rebuild_equals_what_the_triggers_kept(
